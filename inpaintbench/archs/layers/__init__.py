@@ -1,0 +1,1 @@
+"""Blocks shared by families: partial convolution, contextual attention, FFC."""

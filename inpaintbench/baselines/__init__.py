@@ -1,0 +1,1 @@
+"""Non-learned inpainters behind the same `inpaint(image, mask)` contract."""

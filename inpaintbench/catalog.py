@@ -1,0 +1,22 @@
+"""Where the registered families live; imported lazily so `inpaintbench --help` stays fast."""
+
+from __future__ import annotations
+
+import importlib
+
+#: Modules whose import registers models in `inpainter.MODELS`. A new family adds one line.
+FAMILY_MODULES: tuple[str, ...] = (
+    "inpaintbench.baselines.opencv",
+)
+
+_loaded = False
+
+
+def load_families() -> None:
+    """Import every family module once (registration happens at import)."""
+    global _loaded
+    if _loaded:
+        return
+    for module in FAMILY_MODULES:
+        importlib.import_module(module)
+    _loaded = True

@@ -1,0 +1,1 @@
+"""Loss terms as small modules: masked L1, perceptual, style, TV, GAN, R1, feature matching."""

@@ -1,0 +1,1 @@
+"""Seeded mask generators, evaluation protocols, fixed mask sets with manifests, ratio bins."""

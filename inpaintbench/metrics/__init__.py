@@ -1,0 +1,1 @@
+"""Per-image metric functions, streaming metric classes, binned routing and the metric runner."""

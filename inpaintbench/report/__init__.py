@@ -1,0 +1,1 @@
+"""Leaderboards: tidy CSV and Markdown tables with a provenance header."""

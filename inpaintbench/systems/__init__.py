@@ -1,0 +1,1 @@
+"""LightningModules: the training recipes of each paper, built from an architecture name."""

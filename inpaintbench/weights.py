@@ -1,0 +1,151 @@
+"""The only code that opens weight files.
+
+Rules: safetensors, or `torch.load(weights_only=True)`; never a full unpickle. A sha256 can be
+checked before anything is parsed. A state dict is loaded strictly, and a mismatch lists the missing,
+unexpected and mis-shaped keys instead of torch's wall of text. Official release files whose pickles
+carry foreign objects (Lightning checkpoints) are read by `inpaintbench.release`, which plugs into
+`read_checkpoint`.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import pickle
+import zipfile
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import torch
+from safetensors.torch import load_file as _load_safetensors
+from safetensors.torch import save_file as _save_safetensors
+from torch import Tensor, nn
+
+_CHUNK = 1 << 20
+
+
+class WeightsError(RuntimeError):
+    """A weight file that cannot be used; the message names the file and the problem in one line."""
+
+
+def sha256_file(path: str | Path) -> str:
+    """Hex sha256 of a file, streamed in 1 MiB chunks."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        while chunk := handle.read(_CHUNK):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def verify_sha256(path: str | Path, expected: str) -> str:
+    """Check a full hash or a published prefix (torch hub names carry 8-10 hex digits)."""
+    actual = sha256_file(path)
+    if not expected or not actual.startswith(expected.lower()):
+        raise WeightsError(f"{path}: sha256 {actual[:16]}... does not match the expected {expected}")
+    return actual
+
+
+def is_safetensors(path: Path) -> bool:
+    return path.suffix == ".safetensors"
+
+
+def read_checkpoint(path: str | Path, *, sha256: str | None = None) -> Any:
+    """Read a weight file without running code: safetensors, or a torch file with weights_only=True.
+
+    Returns whatever the file holds (a flat state dict, or a nested dict for training checkpoints).
+    """
+    path = Path(path)
+    if not path.exists():
+        raise WeightsError(f"{path}: no such weight file")
+    if path.is_dir():
+        raise WeightsError(f"{path}: is a folder; expected a weight file")
+    if sha256:
+        verify_sha256(path, sha256)
+    if is_safetensors(path):
+        try:
+            return _load_safetensors(str(path), device="cpu")
+        except Exception as error:  # safetensors raises several unrelated types
+            raise WeightsError(f"{path}: not a readable safetensors file ({error})") from None
+    return _torch_load(path)
+
+
+def _torch_load(path: Path) -> Any:
+    try:
+        return torch.load(path, map_location="cpu", weights_only=True)
+    except pickle.UnpicklingError as error:
+        first_line = str(error).strip().splitlines()[0] if str(error).strip() else "unsafe pickle"
+        raise WeightsError(
+            f"{path}: refused to unpickle: the file needs Python objects beyond tensors "
+            f"({first_line}); only weights_only-loadable files and safetensors are accepted"
+        ) from None
+    except (RuntimeError, EOFError, zipfile.BadZipFile, io.UnsupportedOperation) as error:
+        raise WeightsError(f"{path}: not a readable torch weight file ({_one_line(error)})") from None
+
+
+def _one_line(error: BaseException) -> str:
+    text = str(error).strip()
+    return text.splitlines()[0] if text else type(error).__name__
+
+
+def as_state_dict(obj: Any, source: str | Path = "<memory>") -> dict[str, Tensor]:
+    """Accept a flat {name: tensor} mapping and nothing else."""
+    if not isinstance(obj, Mapping) or not all(isinstance(v, Tensor) for v in obj.values()):
+        raise WeightsError(f"{source}: expected a flat state dict of tensors, found {type(obj).__name__}")
+    return dict(obj)
+
+
+def check_state_dict(model: nn.Module, state_dict: Mapping[str, Tensor], source: str | Path) -> None:
+    """Strict key and shape match, reported as one readable line per kind of problem."""
+    expected = model.state_dict()
+    missing = sorted(set(expected) - set(state_dict))
+    unexpected = sorted(set(state_dict) - set(expected))
+    shapes = sorted(
+        f"{k} {tuple(state_dict[k].shape)} != {tuple(expected[k].shape)}"
+        for k in set(expected) & set(state_dict)
+        if tuple(state_dict[k].shape) != tuple(expected[k].shape)
+    )
+    problems = []
+    for label, items in (("missing", missing), ("unexpected", unexpected), ("wrong shape", shapes)):
+        if items:
+            shown = ", ".join(items[:8]) + (f" (+{len(items) - 8} more)" if len(items) > 8 else "")
+            problems.append(f"{len(items)} {label}: {shown}")
+    if problems:
+        raise WeightsError(f"{source}: state dict does not match {type(model).__name__}: " + "; ".join(problems))
+
+
+def load_weights(model: nn.Module, path: str | Path, *, sha256: str | None = None, strict: bool = True) -> str:
+    """Load a weight file into `model` and return the file's sha256 (recorded in every result row).
+
+    The raw content goes through the model's `checkpoint_filter_fn` when it has one (the converter
+    from official layouts), then is loaded strictly.
+    """
+    path = Path(path)
+    raw = read_checkpoint_any(path, sha256=sha256)
+    converter = getattr(model, "checkpoint_filter_fn", None)
+    state_dict = converter(raw) if callable(converter) else raw
+    state_dict = as_state_dict(state_dict, path)
+    if strict:
+        check_state_dict(model, state_dict, path)
+    model.load_state_dict(state_dict, strict=strict)
+    return sha256 if sha256 and len(sha256) == 64 else sha256_file(path) if path.is_file() else ""
+
+
+def read_checkpoint_any(path: str | Path, *, sha256: str | None = None) -> Any:
+    """`read_checkpoint`, extended by `inpaintbench.release` when official release readers exist."""
+    try:
+        from inpaintbench import release  # optional: official release layouts
+    except ImportError:
+        return read_checkpoint(path, sha256=sha256)
+    return release.read_release(path, sha256=sha256)
+
+
+def save_safetensors(state_dict: Mapping[str, Tensor], path: str | Path, metadata: dict[str, str] | None = None) -> str:
+    """Write contiguous CPU tensors atomically (temporary name, then rename); return the sha256."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tensors = {k: v.detach().cpu().contiguous() for k, v in state_dict.items()}
+    tmp = path.with_name(path.name + ".tmp")
+    _save_safetensors(tensors, str(tmp), metadata=metadata or {})
+    tmp.replace(path)
+    return sha256_file(path)
