@@ -117,9 +117,15 @@ class LamaInpainter(LearnedInpainter):
         super().__init__()
         self.generator_args = dict(generator_args)
         self.model = build_ffc_resnet_generator(**generator_args)
+        # reflect padding at the bottleneck needs at least 2 pixels there
+        self.min_size = 2 * 2 ** generator_args.get("n_downsampling", 3)
 
     def predict(self, image: Tensor, mask: Tensor) -> Tensor:
         """Padded contract batch -> sigmoid prediction; LaMa's input is [image * (1 - mask), mask]."""
+        height, width = image.shape[-2:]
+        if min(height, width) < self.min_size:
+            side = self.min_size
+            raise ValueError(f"LaMa needs images of at least {side}x{side} pixels, got {height}x{width}")
         masked = image * (1.0 - mask)
         return self.model(torch.cat((masked, mask), dim=1))
 

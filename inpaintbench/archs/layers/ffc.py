@@ -55,8 +55,8 @@ class FourierUnit(nn.Module):
         self.relu = nn.ReLU(inplace=True)
 
     def forward(self, x: Tensor) -> Tensor:
-        with torch.autocast(device_type=x.device.type, enabled=False):
-            out = self._spectral(x.float())
+        with torch.autocast(device_type=x.device.type, enabled=False):  # half inputs go up to float32
+            out = self._spectral(x.to(torch.promote_types(x.dtype, torch.float32)))
         return out.to(x.dtype)
 
     def _spectral(self, x: Tensor) -> Tensor:
