@@ -198,3 +198,15 @@ def test_runs_on_cuda_like_on_cpu() -> None:
     with torch.autocast("cuda", dtype=torch.float16):
         half = model.inpaint(image.cuda(), mask.cuda())
     torch.testing.assert_close(half.float().cpu(), expected, rtol=2e-2, atol=2e-2)
+
+
+def test_mixed_precision_keeps_the_fft_in_float32() -> None:
+    """Under bfloat16 autocast the spectral branch runs in float32; the output stays close to fp32."""
+    torch.manual_seed(0)
+    model = create_model("lama_tiny").eval()
+    image, mask = _batch(1, 32, 40)
+    expected = model.inpaint(image, mask)
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        pred = model.inpaint(image, mask)
+    assert torch.isfinite(pred).all()
+    torch.testing.assert_close(pred.float(), expected, rtol=0, atol=5e-2)
