@@ -187,3 +187,7 @@ def _compare_positionals(rest: list[str]) -> list[str]:
         raise SystemExit("usage: inpaintbench compare MODEL_A MODEL_B [overrides]")
     names = [f"a={positional[0]}", f"b={positional[1]}"] if positional else []
     return names + others
+
+
+if __name__ == "__main__":
+    main()
