@@ -16,7 +16,7 @@ from inpaintbench.data.datasets import (
     read_list_file,
     skip_errors_collate,
 )
-from inpaintbench.data.images import IMAGE_EXTENSIONS, ImageDecodeError, load_rgb8, rgb8_to_tensor
+from inpaintbench.data.images import IMAGE_EXTENSIONS, ImageDecodeError, load_rgb8, read_image, rgb8_to_tensor
 from inpaintbench.data.transforms import Preprocess, RandomCropFlip
 
 __all__ = [
@@ -31,6 +31,7 @@ __all__ = [
     "build_dataset",
     "list_image_files",
     "load_rgb8",
+    "read_image",
     "read_list_file",
     "rgb8_to_tensor",
     "skip_errors_collate",

@@ -18,16 +18,13 @@ from typing import Any
 import torch
 from torch.utils.data import Dataset, default_collate
 
+from inpaintbench.data.errors import DatasetConfigError
 from inpaintbench.data.images import IMAGE_EXTENSIONS, ImageDecodeError, is_image_file, load_rgb8, rgb8_to_tensor
 from inpaintbench.data.transforms import Preprocess
 
 
 class UnreadableImageWarning(UserWarning):
     """An image was skipped; the message names the file and the problem."""
-
-
-class DatasetConfigError(ValueError):
-    """A data config that points nowhere usable (missing root, empty folder, bad list file)."""
 
 
 def list_image_files(root: str | Path) -> list[str]:

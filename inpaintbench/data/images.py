@@ -31,6 +31,8 @@ import torch
 from PIL import ExifTags, Image, ImageOps, UnidentifiedImageError
 from torch import Tensor
 
+from inpaintbench.errors import InpaintbenchError
+
 #: Extensions a folder dataset picks up (compared case-insensitively).
 IMAGE_EXTENSIONS: frozenset[str] = frozenset({".png", ".jpg", ".jpeg", ".webp", ".bmp", ".tif", ".tiff"})
 
@@ -45,7 +47,7 @@ _EXIF_TRANSPOSE = {
 }
 
 
-class ImageDecodeError(ValueError):
+class ImageDecodeError(InpaintbenchError, ValueError):
     """An image file that cannot be turned into 8-bit RGB; the message names the file and the problem."""
 
 
@@ -111,6 +113,11 @@ def pil_to_rgb8(image: Image.Image) -> np.ndarray:
     else:  # CMYK, YCbCr, LAB, HSV and anything else Pillow can convert
         array = np.asarray(image.convert("RGB"))
     return np.ascontiguousarray(array, dtype=np.uint8)
+
+
+def read_image(path: str | Path) -> Tensor:
+    """One image file as a (3, H, W) float32 tensor on 8-bit levels, at its own size (no resize/crop)."""
+    return rgb8_to_tensor(load_rgb8(path))
 
 
 def rgb8_to_tensor(rgb: np.ndarray) -> Tensor:

@@ -13,6 +13,8 @@ from dataclasses import dataclass
 import numpy as np
 from PIL import Image
 
+from inpaintbench.data.errors import DatasetConfigError
+
 RESIZE_POLICIES: tuple[str, ...] = ("shorter_side", "none")
 CROP_POLICIES: tuple[str, ...] = ("center", "none")
 
@@ -57,11 +59,11 @@ class Preprocess:
 
     def __post_init__(self) -> None:
         if self.resize not in RESIZE_POLICIES:
-            raise ValueError(f"unknown resize policy '{self.resize}' (known: {', '.join(RESIZE_POLICIES)})")
+            raise DatasetConfigError(f"unknown resize policy '{self.resize}' (known: {', '.join(RESIZE_POLICIES)})")
         if self.crop not in CROP_POLICIES:
-            raise ValueError(f"unknown crop policy '{self.crop}' (known: {', '.join(CROP_POLICIES)})")
+            raise DatasetConfigError(f"unknown crop policy '{self.crop}' (known: {', '.join(CROP_POLICIES)})")
         if int(self.size) <= 0:
-            raise ValueError(f"size must be positive, got {self.size}")
+            raise DatasetConfigError(f"size must be positive, got {self.size}")
 
     def __call__(self, rgb: np.ndarray) -> np.ndarray:
         if self.resize == "shorter_side":
@@ -87,11 +89,11 @@ class RandomCropFlip:
     def __post_init__(self) -> None:
         low, high = self.scale_range
         if not 1.0 <= low <= high:
-            raise ValueError(f"scale_range must satisfy 1 <= low <= high, got {self.scale_range}")
+            raise DatasetConfigError(f"scale_range must satisfy 1 <= low <= high, got {self.scale_range}")
         if self.resize not in RESIZE_POLICIES:
-            raise ValueError(f"unknown resize policy '{self.resize}' (known: {', '.join(RESIZE_POLICIES)})")
+            raise DatasetConfigError(f"unknown resize policy '{self.resize}' (known: {', '.join(RESIZE_POLICIES)})")
         if self.resize == "none" and (low, high) != (1.0, 1.0):
-            raise ValueError("scale_range needs resize: shorter_side")
+            raise DatasetConfigError("scale_range needs resize: shorter_side")
 
     def __call__(self, rgb: np.ndarray, rng: np.random.Generator) -> np.ndarray:
         low, high = self.scale_range
