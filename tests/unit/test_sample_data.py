@@ -10,9 +10,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from omegaconf import OmegaConf
+from hydra import compose, initialize_config_dir
+from omegaconf import DictConfig
 from PIL import Image
 
+from inpaintbench.config import register_resolvers
 from inpaintbench.data import build_dataset
 from inpaintbench.data.build_sample import (
     SKIMAGE,
@@ -120,10 +122,16 @@ def test_missing_sources_fail_clearly(tmp_path: Path) -> None:
         read_source(wallpaper, {wallpaper.package: tmp_path})
 
 
+def compose_data(name: str) -> DictConfig:
+    register_resolvers()
+    with initialize_config_dir(config_dir=str(REPO / "conf"), version_base="1.3"):
+        return compose(overrides=["+paths=default", f"+data={name}"])
+
+
 def test_sample_configs_point_at_the_splits(manifest: dict) -> None:
     for name, split in (("sample", "eval"), ("sample_train", "train")):
-        data_cfg = OmegaConf.load(REPO / "conf" / "data" / f"{name}.yaml")
-        cfg = OmegaConf.merge({"paths": {"repo": str(REPO)}}, {"data": data_cfg})
+        cfg = compose_data(name)
+        assert Path(cfg.data.root) == SAMPLE / split
         dataset = build_dataset(cfg.data)
         expected = sorted(Path(r["file"]).name for r in manifest["crops"] if r["split"] == split)
         assert cfg.data.name == name and dataset.ids == expected
