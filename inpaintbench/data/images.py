@@ -82,11 +82,11 @@ def load_rgb8(path: str | Path) -> np.ndarray:
 def decode_rgb8(data: bytes) -> np.ndarray:
     """Decode encoded image bytes into an upright (H, W, 3) uint8 RGB array (conversions: module docstring)."""
     with Image.open(io.BytesIO(data)) as image:
+        orientation = image.getexif().get(ExifTags.Base.Orientation, 1)
         if _is_16bit_colour(image):
-            rgb = _decode_16bit_colour(data)
-            orientation = image.getexif().get(ExifTags.Base.Orientation, 1)
-            return _apply_orientation(rgb, orientation)
-        image = ImageOps.exif_transpose(image)
+            return _apply_orientation(_decode_16bit_colour(data), orientation)
+        if orientation in _EXIF_TRANSPOSE:  # exif_transpose copies even when there is nothing to do
+            image = ImageOps.exif_transpose(image)
         return pil_to_rgb8(image)
 
 
