@@ -82,8 +82,9 @@ def load_rgb8(path: str | Path) -> np.ndarray:
 def decode_rgb8(data: bytes) -> np.ndarray:
     """Decode encoded image bytes into an upright (H, W, 3) uint8 RGB array (conversions: module docstring)."""
     with Image.open(io.BytesIO(data)) as image:
+        is_16bit_colour = _is_16bit_colour(image)  # before getexif(), which may load (and clear .tile)
         orientation = image.getexif().get(ExifTags.Base.Orientation, 1)
-        if _is_16bit_colour(image):
+        if is_16bit_colour:
             return _apply_orientation(_decode_16bit_colour(data), orientation)
         if orientation in _EXIF_TRANSPOSE:  # exif_transpose copies even when there is nothing to do
             image = ImageOps.exif_transpose(image)

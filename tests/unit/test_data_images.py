@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import zlib
 from fractions import Fraction
 from pathlib import Path
 
@@ -146,3 +147,24 @@ def test_garbage_raises_decode_error_naming_the_file(tmp_path: Path) -> None:
     (tmp_path / "junk.jpg").write_bytes(b"definitely not a jpeg")
     with pytest.raises(ImageDecodeError, match=r"junk\.jpg: not a recognised image"):
         load_rgb8(tmp_path / "junk.jpg")
+
+
+def _with_exif_chunk(png: bytes, orientation: int) -> bytes:
+    """Insert an eXIf chunk right after IHDR (OpenCV cannot write one)."""
+    exif = Image.Exif()
+    exif[0x0112] = orientation
+    payload = exif.tobytes()[6:] if exif.tobytes().startswith(b"Exif\x00\x00") else exif.tobytes()
+    chunk = len(payload).to_bytes(4, "big") + b"eXIf" + payload
+    chunk += zlib.crc32(b"eXIf" + payload).to_bytes(4, "big")
+    ihdr_end = 8 + 4 + 4 + 13 + 4
+    return png[:ihdr_end] + chunk + png[ihdr_end:]
+
+
+def test_exif_orientation_applies_to_16bit_colour_too(tmp_path: Path) -> None:
+    rgb16 = (np.arange(2 * 3 * 3, dtype=np.uint16).reshape(2, 3, 3) * 3000).astype(np.uint16)
+    ok, encoded = cv2.imencode(".png", rgb16[..., ::-1])
+    assert ok
+    path = tmp_path / "o16.png"
+    path.write_bytes(_with_exif_chunk(encoded.tobytes(), 6))
+    expected = np.vectorize(rounded_8bit)(np.rot90(rgb16, k=-1)).astype(np.uint8)
+    np.testing.assert_array_equal(load_rgb8(path), expected)
