@@ -36,8 +36,9 @@ def _pair(value: int | Sequence[int], what: str) -> tuple[int, int]:
     return pair  # type: ignore[return-value]
 
 
-def box_center(rng: np.random.Generator | None, height: int, width: int, *,
-               size: int | Sequence[int] = 128) -> np.ndarray:
+def box_center(
+    rng: np.random.Generator | None, height: int, width: int, *, size: int | Sequence[int] = 128
+) -> np.ndarray:
     """A size x size hole centred on the canvas (top-left at ((H - h) // 2, (W - w) // 2)); `rng` is unused."""
     box_h, box_w = _pair(size, "box_center size")
     if not (0 < box_h <= height and 0 < box_w <= width):
@@ -78,7 +79,14 @@ def deepfill_bbox_and_mask(
     return BBox(top, left, box_h, box_w), mask
 
 
-def box_random(rng: np.random.Generator, height: int, width: int, *, size: int | Sequence[int] = 128,
-               margin: int | Sequence[int] = 0, max_delta: int | Sequence[int] = 32) -> np.ndarray:
+def box_random(
+    rng: np.random.Generator,
+    height: int,
+    width: int,
+    *,
+    size: int | Sequence[int] = 128,
+    margin: int | Sequence[int] = 0,
+    max_delta: int | Sequence[int] = 32,
+) -> np.ndarray:
     """DeepFill v1's training hole (see `deepfill_bbox_and_mask`), mask only."""
     return deepfill_bbox_and_mask(rng, height, width, size=size, margin=margin, max_delta=max_delta)[1]

@@ -5,13 +5,13 @@ Image id `city/0001.jpg` takes the mask `<root>/city/0001<suffix>.<ext>` for any
 
 - `polarity: hole_white | hole_black` and `threshold` (on the 0-255 scale) must be set in the config;
   a pixel is "white" when its grey value is > threshold, and a hole is white or black by polarity;
-- the mask is binarised exactly once, at its own resolution, then resized with pixel-centre nearest
-  neighbour (PIL's NEAREST = OpenCV's INTER_NEAREST_EXACT: source index floor((i + 0.5) * in / out);
-  it keeps the mask binary) when its size differs from the image's, with a warning naming the file;
-  `strict: true` turns that case into an error;
-- grey levels: L as is; 1-bit as 0/255; 16-bit and 32-bit integer images divided by 257 (16-bit
-  range to 8-bit); RGB, palette and alpha images are converted to L with PIL's ITU-R 601 luma,
-  ignoring alpha (put the mask in the colour channels, not in alpha).
+- the mask is binarised exactly once, at its own resolution; when its size differs from the
+  image's it is then resized with pixel-centre nearest neighbour, which keeps it binary (PIL's
+  NEAREST = OpenCV's INTER_NEAREST_EXACT: source index floor((i + 0.5) * in / out), exact ties
+  broken by float rounding), with a warning naming the file; `strict: true` makes that an error;
+- grey levels: L as is; 1-bit as 0/255; 16-bit images (PIL modes I;16 and I) divided by 257 to the
+  8-bit scale; RGB, palette and alpha images are converted to L with PIL's ITU-R 601 luma, ignoring
+  alpha (put the mask in the colour channels, not in alpha);
 - `missing: error | skip`: an image id without a mask stops `samples()` with the first ids named,
   or is left out of the protocol.
 """

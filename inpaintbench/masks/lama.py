@@ -116,8 +116,10 @@ def lama_mixed_mask(
 ) -> np.ndarray:
     """`MixedMaskGenerator` restricted to its irregular and box members (segm/squares/... are 0)."""
     if irregular_proba < 0 or box_proba < 0 or irregular_proba + box_proba <= 0:
-        raise ValueError(f"LaMa mixture needs non-negative probabilities with a positive sum, got "
-                         f"irregular_proba={irregular_proba}, box_proba={box_proba}")
+        raise ValueError(
+            f"LaMa mixture needs non-negative probabilities with a positive sum, got "
+            f"irregular_proba={irregular_proba}, box_proba={box_proba}"
+        )
     p_irregular = irregular_proba / (irregular_proba + box_proba)
     if rng.random() < p_irregular:
         return lama_irregular_mask(rng, height, width, **dict(irregular or {}))
@@ -126,10 +128,18 @@ def lama_mixed_mask(
 
 #: Training mixture of `configs/training/data/abl-04-256-mh-dist.yaml` (reference/lama.md section 4).
 LAMA_TRAIN_IRREGULAR: dict[str, int] = {
-    "max_angle": 4, "max_len": 200, "max_width": 100, "min_times": 1, "max_times": 5,
+    "max_angle": 4,
+    "max_len": 200,
+    "max_width": 100,
+    "min_times": 1,
+    "max_times": 5,
 }
 LAMA_TRAIN_BOX: dict[str, int] = {
-    "margin": 10, "bbox_min_size": 30, "bbox_max_size": 150, "min_times": 1, "max_times": 4,
+    "margin": 10,
+    "bbox_min_size": 30,
+    "bbox_max_size": 150,
+    "min_times": 1,
+    "max_times": 4,
 }
 
 
@@ -143,13 +153,23 @@ class LamaEvalSet:
 
 
 def _irregular(min_times: int, max_times: int, max_width: int, max_angle: int, max_len: int) -> dict[str, int]:
-    return {"min_times": min_times, "max_times": max_times, "max_width": max_width, "max_angle": max_angle,
-            "max_len": max_len}
+    return {
+        "min_times": min_times,
+        "max_times": max_times,
+        "max_width": max_width,
+        "max_angle": max_angle,
+        "max_len": max_len,
+    }
 
 
 def _box(margin: int, bbox_min_size: int, bbox_max_size: int, min_times: int, max_times: int) -> dict[str, int]:
-    return {"margin": margin, "bbox_min_size": bbox_min_size, "bbox_max_size": bbox_max_size,
-            "min_times": min_times, "max_times": max_times}
+    return {
+        "margin": margin,
+        "bbox_min_size": bbox_min_size,
+        "bbox_max_size": bbox_max_size,
+        "min_times": min_times,
+        "max_times": max_times,
+    }
 
 
 #: (kind, resolution) -> parameters, copied from the table in reference/lama.md section 4.
@@ -183,8 +203,9 @@ def lama_eval_mask(
         known = ", ".join(f"{k}@{r}" for k, r in LAMA_EVAL_SETS)
         raise ValueError(f"no LaMa evaluation set '{kind}' at resolution {resolution} (known: {known})") from None
     for _ in range(max_attempts):
-        mask = lama_mixed_mask(rng, height, width, irregular_proba=1.0, irregular=spec.irregular,
-                               box_proba=spec.box_proba, box=spec.box)
+        mask = lama_mixed_mask(
+            rng, height, width, irregular_proba=1.0, irregular=spec.irregular, box_proba=spec.box_proba, box=spec.box
+        )
         # The official filter is `mask.mean() > max_tamper_area` -> dropped; equal is kept.
         if np.count_nonzero(mask) <= max_hole_ratio * mask.size:
             return mask

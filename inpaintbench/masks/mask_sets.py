@@ -101,17 +101,19 @@ def write_mask_set(
         mask = protocol.render(sample, height, width)
         save_mask_png(mask, out / name)
         ratio = hole_ratio(mask)
-        files.append({
-            "name": name,
-            "mask_id": sample.mask_id,
-            "image_id": sample.image_id,
-            "label": sample.label,
-            "index": sample.index,
-            "sha256": file_sha256(out / name),
-            "pixel_sha256": pixel_sha256(mask),
-            "hole_ratio": ratio,
-            "bin": ratio_bin(ratio),
-        })
+        files.append(
+            {
+                "name": name,
+                "mask_id": sample.mask_id,
+                "image_id": sample.image_id,
+                "label": sample.label,
+                "index": sample.index,
+                "sha256": file_sha256(out / name),
+                "pixel_sha256": pixel_sha256(mask),
+                "hole_ratio": ratio,
+                "bin": ratio_bin(ratio),
+            }
+        )
     manifest = {
         "format": FORMAT,
         "protocol": protocol.name,

@@ -98,8 +98,11 @@ class MaskProtocol(ABC):
         """The (H, W) uint8 {0, 1} mask of one sample, 1 = hole."""
 
     def _one_per_image(self, image_ids: Iterable[str], label: str, per_image: int = 1) -> list[MaskSample]:
-        return [MaskSample(f"{image_id}#{label}.{index}", image_id, label, index)
-                for image_id in unique_ids(image_ids, self.name) for index in range(per_image)]
+        return [
+            MaskSample(f"{image_id}#{label}.{index}", image_id, label, index)
+            for image_id in unique_ids(image_ids, self.name)
+            for index in range(per_image)
+        ]
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}({self.protocol_id})"

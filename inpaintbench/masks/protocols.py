@@ -109,9 +109,15 @@ class LamaProtocol(MaskProtocol):
     def render(self, sample: MaskSample, height: int, width: int) -> np.ndarray:
         p = self.params
         try:
-            return lama_eval_mask(self.rng(sample.image_id, sample.index), height, width, kind=self.kind,
-                                  resolution=p["resolution"], max_hole_ratio=p["max_hole_ratio"],
-                                  max_attempts=p["max_attempts"])
+            return lama_eval_mask(
+                self.rng(sample.image_id, sample.index),
+                height,
+                width,
+                kind=self.kind,
+                resolution=p["resolution"],
+                max_hole_ratio=p["max_hole_ratio"],
+                max_attempts=p["max_attempts"],
+            )
         except RuntimeError as error:
             raise RuntimeError(f"{self.protocol_id}, image '{sample.image_id}': {error}") from None
 
@@ -168,5 +174,11 @@ class BoxRandomProtocol(MaskProtocol):
 
     def render(self, sample: MaskSample, height: int, width: int) -> np.ndarray:
         p = self.params
-        return box_random(self.rng(sample.image_id, sample.index), height, width, size=p["size"],
-                          margin=p["margin"], max_delta=p["max_delta"])
+        return box_random(
+            self.rng(sample.image_id, sample.index),
+            height,
+            width,
+            size=p["size"],
+            margin=p["margin"],
+            max_delta=p["max_delta"],
+        )

@@ -33,8 +33,14 @@ def _clear_border(mask: np.ndarray, border: int) -> None:
         mask[:, -border:] = 0
 
 
-def _draw_stroke(rng: np.random.Generator, mask: np.ndarray, side: int, width_range: tuple[float, float],
-                 length_range: tuple[float, float], max_vertices: int) -> None:
+def _draw_stroke(
+    rng: np.random.Generator,
+    mask: np.ndarray,
+    side: int,
+    width_range: tuple[float, float],
+    length_range: tuple[float, float],
+    max_vertices: int,
+) -> None:
     """A random-walk polyline with a constant brush width and round joints."""
     height, width = mask.shape
     brush = max(1, round(rng.uniform(*width_range) * side))
