@@ -6,6 +6,7 @@ test in tests/unit/test_masks_protocols.py fails until it is).
 
 from __future__ import annotations
 
+import inspect
 from collections.abc import Iterable
 from typing import Any, ClassVar
 
@@ -57,6 +58,18 @@ class IrregularProtocol(MaskProtocol):
             raise ValueError(f"irregular: min_ratio must lie in [0, 0.1), got {p['min_ratio']!r}")
         if not isinstance(p["max_attempts"], int) or p["max_attempts"] < 1:
             raise ValueError(f"irregular: max_attempts must be a positive integer, got {p['max_attempts']!r}")
+        style_keys = set(inspect.signature(strokes_to_ratio).parameters) - {
+            "rng",
+            "height",
+            "width",
+            "target",
+            "border",
+        }
+        unknown = sorted(set(p["style"]) - style_keys)
+        if unknown:
+            raise ValueError(
+                f"irregular: unknown style key(s) {', '.join(unknown)} (known: {', '.join(sorted(style_keys))})"
+            )
 
     def samples(self, image_ids: Iterable[str]) -> list[MaskSample]:
         return [

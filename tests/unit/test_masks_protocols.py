@@ -47,6 +47,8 @@ def test_config_errors_are_one_clear_line() -> None:
         get_protocol({"name": "lama_thick", "version": 2})
     with pytest.raises(ValueError, match=r"unknown parameter.*bucket_size"):
         get_protocol({"name": "irregular", "bucket_size": 3})
+    with pytest.raises(ValueError, match=r"unknown style key\(s\) brush"):
+        get_protocol({"name": "irregular", "style": {"brush": 3}})
     with pytest.raises(ValueError, match="seed"):
         get_protocol({"name": "box_random", "seed": -1})
     with pytest.raises(ValueError, match=r"root.*must be set"):
