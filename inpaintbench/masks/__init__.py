@@ -7,9 +7,9 @@ Masks are uint8 (H, W) arrays with values {0, 1}, 1 = hole. Training generators 
 from inpaintbench.masks import folder as _folder  # noqa: F401  (registers the folder protocol)
 from inpaintbench.masks import protocols as _protocols  # noqa: F401  (registers the generated protocols)
 from inpaintbench.masks.boxes import BBox, box_center, box_random, deepfill_bbox_and_mask
+from inpaintbench.masks.folder import read_mask
 from inpaintbench.masks.lama import LAMA_EVAL_SETS, lama_box_mask, lama_eval_mask, lama_irregular_mask, lama_mixed_mask
 from inpaintbench.masks.mask_sets import (
-    MaskCheckReport,
     check_mask_set,
     check_masks,
     make_masks,
@@ -28,7 +28,6 @@ __all__ = [
     "RATIO_BINS",
     "TRAIN_MASKS",
     "BBox",
-    "MaskCheckReport",
     "MaskProtocol",
     "MaskSample",
     "bin_bounds",
@@ -49,6 +48,7 @@ __all__ = [
     "make_train_mask",
     "pixel_sha256",
     "ratio_bin",
+    "read_mask",
     "strokes_to_ratio",
     "write_mask_set",
 ]

@@ -3,15 +3,16 @@
 Image id `city/0001.jpg` takes the mask `<root>/city/0001<suffix>.<ext>` for any image extension
 (PNG is the safe choice: JPEG masks are not binary after decoding). Nothing is implicit:
 
-- `polarity: hole_white | hole_black` and `threshold` (on the 0-255 scale) must be set in the config;
-  a pixel is "white" when its grey value is > threshold, and a hole is white or black by polarity;
+- `polarity: hole_white | hole_black` and `threshold` (in [0, 1), a fraction of full white, like
+  `inpainter.binarize_mask`) must be set in the config; a pixel is "white" when its grey value is
+  > threshold, and a hole is white or black by polarity;
 - the mask is binarised exactly once, at its own resolution; when its size differs from the
   image's it is then resized with pixel-centre nearest neighbour, which keeps it binary (PIL's
   NEAREST = OpenCV's INTER_NEAREST_EXACT: source index floor((i + 0.5) * in / out), exact ties
   broken by float rounding), with a warning naming the file; `strict: true` makes that an error;
-- grey levels: L as is; 1-bit as 0/255; 16-bit images (PIL modes I;16 and I) divided by 257 to the
-  8-bit scale; RGB, palette and alpha images are converted to L with PIL's ITU-R 601 luma, ignoring
-  alpha (put the mask in the colour channels, not in alpha);
+- grey levels in [0, 1]: 8-bit L / 255; 1-bit as 0/1; 16-bit images (PIL modes I;16 and I) / 65535;
+  RGB, palette and alpha images are converted to L with PIL's ITU-R 601 luma, ignoring alpha (put
+  the mask in the colour channels, not in alpha);
 - `missing: error | skip`: an image id without a mask stops `samples()` with the first ids named,
   or is left out of the protocol.
 """
@@ -37,25 +38,35 @@ class MaskSizeWarning(UserWarning):
     """A folder mask had another size than its image and was resized with nearest neighbour."""
 
 
-def read_grey(path: Path) -> np.ndarray:
-    """A mask file as float32 grey values on the 0-255 scale; one-line error naming the file."""
+def read_grey(path: str | Path) -> np.ndarray:
+    """A mask file as float64 grey values in [0, 1] (value / 255 or / 65535, correctly rounded, so a
+    threshold written as k / 255 splits exactly at level k); a one-line error naming the file."""
     try:
         with Image.open(path) as image:
             image.load()
             if image.mode in ("I;16", "I;16B", "I;16L", "I"):
-                return np.asarray(image, dtype=np.float64).astype(np.float32) / 257.0
+                return np.asarray(image, dtype=np.float64) / 65535.0
             if image.mode == "F":
                 raise ValueError("floating-point mask images are ambiguous; save masks as 8-bit PNG")
-            return np.asarray(image.convert("L"), dtype=np.float32)
+            return np.asarray(image.convert("L"), dtype=np.float64) / 255.0
     except (OSError, UnidentifiedImageError, ValueError, SyntaxError) as error:
         raise ValueError(f"cannot read mask file {path}: {error}") from None
 
 
 def binarize_grey(grey: np.ndarray, polarity: str, threshold: float) -> np.ndarray:
     """The one binarisation of a user mask: uint8 {0, 1}, 1 = hole."""
+    if polarity not in ("hole_white", "hole_black"):
+        raise ValueError(f"mask polarity must be hole_white or hole_black, got {polarity!r}")
     white = grey > threshold
     hole = white if polarity == "hole_white" else ~white
     return hole.astype(np.uint8)
+
+
+def read_mask(path: str | Path, *, polarity: str, threshold: float) -> np.ndarray:
+    """One user mask file as uint8 (H, W) {0, 1}, 1 = hole, binarised once (see the module docstring)."""
+    if isinstance(threshold, bool) or not isinstance(threshold, int | float) or not 0.0 <= threshold < 1.0:
+        raise ValueError(f"mask threshold must be a number in [0, 1), got {threshold!r}")
+    return binarize_grey(read_grey(path), polarity, float(threshold))
 
 
 @register_protocol
@@ -78,8 +89,8 @@ class FolderProtocol(MaskProtocol):
         if p["polarity"] not in ("hole_white", "hole_black"):
             raise ValueError(f"folder: polarity must be hole_white or hole_black, got {p['polarity']!r}")
         threshold = p["threshold"]
-        if isinstance(threshold, bool) or not isinstance(threshold, int | float) or not 0 <= threshold < 255:
-            raise ValueError(f"folder: threshold must be a number in [0, 255), got {p['threshold']!r}")
+        if isinstance(threshold, bool) or not isinstance(threshold, int | float) or not 0.0 <= threshold < 1.0:
+            raise ValueError(f"folder: threshold must be a number in [0, 1), got {threshold!r}")
         if p["missing"] not in ("error", "skip"):
             raise ValueError(f"folder: missing must be error or skip, got {p['missing']!r}")
         if not isinstance(p["strict"], bool):
@@ -129,7 +140,7 @@ class FolderProtocol(MaskProtocol):
         path = self.mask_path(sample.image_id)
         if path is None:
             raise FileNotFoundError(f"folder: no mask for image '{sample.image_id}' under {self.root}")
-        mask = binarize_grey(read_grey(path), self.params["polarity"], float(self.params["threshold"]))
+        mask = read_mask(path, polarity=self.params["polarity"], threshold=float(self.params["threshold"]))
         if mask.shape != (height, width):
             if self.params["strict"]:
                 raise ValueError(

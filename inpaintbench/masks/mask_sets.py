@@ -14,7 +14,6 @@ import hashlib
 import json
 import shutil
 from collections.abc import Sequence
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -81,12 +80,12 @@ def write_mask_set(
 ) -> dict[str, Any]:
     """Render every sample at height x width into `out_dir` and write its manifest; return the manifest.
 
-    An int `n` stands for the image ids "00000" ... of n images (masks not tied to a dataset).
+    An int `n` stands for the image ids "mask_000000" ... of n images (masks not tied to a dataset).
     """
     if isinstance(image_ids_or_count, int):
         if image_ids_or_count < 1:
             raise ValueError(f"mask set count must be positive, got {image_ids_or_count}")
-        image_ids: list[str] = [f"{i:05d}" for i in range(image_ids_or_count)]
+        image_ids: list[str] = [f"mask_{i:06d}" for i in range(image_ids_or_count)]
     else:
         image_ids = [str(i) for i in image_ids_or_count]
     out = Path(out_dir)
@@ -191,53 +190,39 @@ def check_mask_set(mask_dir: str | Path, *, regenerate: bool = False) -> list[st
 
 def make_masks(
     masks_cfg: Any,
-    out_root: str | Path = "masks",
-    count: int = 100,
+    out_dir: str | Path,
+    count: int = 64,
     image_ids: Sequence[str] | None = None,
     *,
     height: int = 256,
     width: int = 256,
-    overwrite: bool = False,
-) -> Path:
-    """Write the fixed set of a masks config to `<out_root>/<protocol name>/`; return that folder.
+    overwrite: bool = True,
+) -> dict[str, Any]:
+    """Write the fixed set of a masks config into `out_dir` (the CLI passes `masks/<name>`); return its manifest.
 
-    Uses `image_ids` when given (masks for a dataset's ids), else `count` anonymous ids. An existing
-    set is replaced only with `overwrite` (and only if the folder really is a mask set).
+    Uses `image_ids` when given (masks for a dataset's ids), else `count` anonymous ids
+    `mask_000000` .... An existing mask set in `out_dir` is replaced (sets are deterministic, so the
+    same config rewrites the same bytes); a folder that holds other files is never deleted.
     """
     protocol = get_protocol(masks_cfg)
-    out_dir = Path(out_root) / protocol.name
-    if out_dir.exists() and any(out_dir.iterdir()):
+    out = Path(out_dir)
+    if out.exists() and any(out.iterdir()):
+        if not (out / MANIFEST).is_file():
+            raise FileExistsError(f"{out} holds files but is not a mask set (no {MANIFEST}); refusing to replace it")
         if not overwrite:
-            raise FileExistsError(f"{out_dir} already holds files; pass overwrite to replace the mask set")
-        if not (out_dir / MANIFEST).is_file():
-            raise FileExistsError(f"{out_dir} is not a mask set (no {MANIFEST}); refusing to delete it")
-        shutil.rmtree(out_dir)
-    write_mask_set(protocol, image_ids if image_ids is not None else count, out_dir, height=height, width=width)
-    return out_dir
+            raise FileExistsError(f"{out} already holds a mask set; pass overwrite to replace it")
+        shutil.rmtree(out)
+    ids: Sequence[str] | int = list(image_ids) if image_ids is not None else [f"mask_{i:06d}" for i in range(count)]
+    return write_mask_set(protocol, ids, out, height=height, width=width)
 
 
-@dataclass
-class MaskCheckReport:
-    """Result of `check_masks`: problems per mask-set folder (empty list = intact)."""
+def check_masks(root: str | Path = "masks", *, regenerate: bool = False) -> list[str]:
+    """Problems of one mask set (a folder with a manifest) or of every set below `root`; [] = intact.
 
-    sets: dict[str, list[str]] = field(default_factory=dict)
-
-    @property
-    def ok(self) -> bool:
-        return bool(self.sets) and not any(self.sets.values())
-
-    def lines(self) -> list[str]:
-        if not self.sets:
-            return ["no mask sets found (no manifest.json)"]
-        out = []
-        for name, problems in self.sets.items():
-            out.append(f"{name}: {'ok' if not problems else f'{len(problems)} problem(s)'}")
-            out.extend(f"  {problem}" for problem in problems)
-        return out
-
-
-def check_masks(root: str | Path = "masks", *, regenerate: bool = False) -> MaskCheckReport:
-    """Check one mask set (a folder with a manifest) or every set in the folders below `root`."""
+    Each line names the file it is about; a root without any manifest is itself one problem.
+    """
     base = Path(root)
     folders = [base] if (base / MANIFEST).is_file() else sorted(p.parent for p in base.rglob(MANIFEST))
-    return MaskCheckReport({str(folder): check_mask_set(folder, regenerate=regenerate) for folder in folders})
+    if not folders:
+        return [f"{base}: no {MANIFEST} found"]
+    return [problem for folder in folders for problem in check_mask_set(folder, regenerate=regenerate)]

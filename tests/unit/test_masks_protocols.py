@@ -11,7 +11,7 @@ import pytest
 from hydra import compose, initialize_config_dir
 from PIL import Image
 
-from inpaintbench.masks import PROTOCOLS, RATIO_BINS, get_protocol, hole_ratio, pixel_sha256, ratio_bin
+from inpaintbench.masks import PROTOCOLS, RATIO_BINS, get_protocol, hole_ratio, pixel_sha256, ratio_bin, read_mask
 from inpaintbench.masks.folder import MaskSizeWarning
 from inpaintbench.registry import UnknownNameError
 
@@ -54,7 +54,9 @@ def test_config_errors_are_one_clear_line() -> None:
     with pytest.raises(ValueError, match=r"root.*must be set"):
         get_protocol(compose_masks("folder"))
     with pytest.raises(ValueError, match="polarity must be"):
-        get_protocol({"name": "folder", "root": ".", "polarity": "white", "threshold": 127})
+        get_protocol({"name": "folder", "root": ".", "polarity": "white", "threshold": 0.5})
+    with pytest.raises(ValueError, match=r"threshold must be a number in \[0, 1\)"):
+        get_protocol({"name": "folder", "root": ".", "polarity": "hole_white", "threshold": 127})
 
 
 def test_non_default_parameters_change_the_protocol_id() -> None:
@@ -167,21 +169,22 @@ def folder(root: Path, **params) -> object:
 def test_folder_polarity_and_threshold(tmp_path: Path) -> None:
     grey = gradient()
     write_png(tmp_path / "sub" / "img.png", grey)
-    for polarity, threshold in [("hole_white", 127), ("hole_white", 10.5), ("hole_black", 127), ("hole_black", 200)]:
-        protocol = folder(tmp_path, polarity=polarity, threshold=threshold)
+    # threshold k / 255 splits exactly at level k: k is "black", k + 1 "white".
+    for polarity, level in [("hole_white", 127), ("hole_white", 10.5), ("hole_black", 127), ("hole_black", 200)]:
+        protocol = folder(tmp_path, polarity=polarity, threshold=level / 255)
         (sample,) = protocol.samples(["sub/img.jpg"])  # matched by stem, whatever the image's extension
         mask = protocol.render(sample, 16, 16)
-        expected = grey > threshold if polarity == "hole_white" else grey <= threshold
+        expected = grey > level if polarity == "hole_white" else grey <= level
         assert mask.dtype == np.uint8 and np.array_equal(mask, expected.astype(np.uint8))
 
 
 def test_folder_reads_16_bit_and_rgb_masks_on_the_8_bit_scale(tmp_path: Path) -> None:
-    deep = np.array([[0, 30000, 33000, 65535]], dtype=np.uint16)  # /257 -> 0, 116.7, 128.4, 255
+    deep = np.array([[0, 30000, 33000, 65535]], dtype=np.uint16)  # / 65535 -> 0, 0.458, 0.504, 1
     Image.fromarray(deep).save(tmp_path / "deep.png")
     rgb = np.zeros((1, 4, 3), np.uint8)
     rgb[0, 2:] = 255
     write_png(tmp_path / "colour.png", rgb)
-    protocol = folder(tmp_path, polarity="hole_white", threshold=127)
+    protocol = folder(tmp_path, polarity="hole_white", threshold=0.5)
     samples = {s.image_id: s for s in protocol.samples(["deep.png", "colour.png"])}
     assert protocol.render(samples["deep.png"], 1, 4).tolist() == [[0, 0, 1, 1]]
     assert protocol.render(samples["colour.png"], 1, 4).tolist() == [[0, 0, 1, 1]]
@@ -191,7 +194,7 @@ def test_folder_size_mismatch_resizes_nearest_with_a_warning_or_fails_when_stric
     rng = np.random.default_rng(0)
     small = (rng.random((12, 20)) > 0.5).astype(np.uint8) * 255
     write_png(tmp_path / "img_mask.png", small)
-    protocol = folder(tmp_path, polarity="hole_white", threshold=127, suffix="_mask")
+    protocol = folder(tmp_path, polarity="hole_white", threshold=0.5, suffix="_mask")
     (sample,) = protocol.samples(["img.png"])
     with pytest.warns(MaskSizeWarning, match=r"img_mask.png is 20x12, its image 48x32"):
         mask = protocol.render(sample, 32, 48)
@@ -201,7 +204,7 @@ def test_folder_size_mismatch_resizes_nearest_with_a_warning_or_fails_when_stric
     rows = np.floor((np.arange(32) + 0.5) * 12 / 32).astype(int)
     cols = np.floor((np.arange(48) + 0.5) * 20 / 48).astype(int)
     assert np.array_equal(mask, (small[rows][:, cols] > 127).astype(np.uint8))
-    strict = folder(tmp_path, polarity="hole_white", threshold=127, suffix="_mask", strict=True)
+    strict = folder(tmp_path, polarity="hole_white", threshold=0.5, suffix="_mask", strict=True)
     with pytest.raises(ValueError, match=r"img_mask.png is 20x12 but its image is 48x32 \(strict: true\)"):
         strict.render(sample, 32, 48)
     with warnings.catch_warnings():
@@ -214,10 +217,10 @@ def test_folder_missing_ambiguous_and_unreadable_masks(tmp_path: Path) -> None:
     write_png(tmp_path / "b.png", gradient())
     write_png(tmp_path / "b.bmp", gradient())
     (tmp_path / "c.png").write_bytes(b"not a png")
-    protocol = folder(tmp_path, polarity="hole_white", threshold=127)
+    protocol = folder(tmp_path, polarity="hole_white", threshold=0.5)
     with pytest.raises(FileNotFoundError, match=r"1 of 2 images have no mask.*'zz.png'"):
         protocol.samples(["a.png", "zz.png"])
-    skipping = folder(tmp_path, polarity="hole_white", threshold=127, missing="skip")
+    skipping = folder(tmp_path, polarity="hole_white", threshold=0.5, missing="skip")
     assert [s.image_id for s in skipping.samples(["a.png", "zz.png"])] == ["a.png"]
     with pytest.raises(ValueError, match="matches several masks"):
         protocol.samples(["b.png"])
@@ -228,7 +231,20 @@ def test_folder_missing_ambiguous_and_unreadable_masks(tmp_path: Path) -> None:
 
 def test_folder_config_composes_with_overrides(tmp_path: Path) -> None:
     write_png(tmp_path / "a.png", gradient())
-    cfg = compose_masks("folder", f"root={tmp_path}", "polarity=hole_black", "threshold=100")
+    cfg = compose_masks("folder", f"root={tmp_path}", "polarity=hole_black", "threshold=0.4")
     protocol = get_protocol(cfg)
     (sample,) = protocol.samples(["a.png"])
-    assert np.array_equal(protocol.render(sample, 16, 16), (gradient() <= 100).astype(np.uint8))
+    assert np.array_equal(protocol.render(sample, 16, 16), (gradient() <= 102).astype(np.uint8))  # 0.4 * 255 = 102
+
+
+def test_read_mask_is_the_single_file_binarisation(tmp_path: Path) -> None:
+    """What `inpaintbench inpaint --mask` uses: explicit polarity and a [0, 1) threshold."""
+    write_png(tmp_path / "m.png", gradient())
+    assert np.array_equal(read_mask(tmp_path / "m.png", polarity="hole_white", threshold=0.5), gradient() >= 128)
+    assert np.array_equal(read_mask(tmp_path / "m.png", polarity="hole_black", threshold=0.5), gradient() <= 127)
+    with pytest.raises(ValueError, match=r"threshold must be a number in \[0, 1\), got 128"):
+        read_mask(tmp_path / "m.png", polarity="hole_white", threshold=128)
+    with pytest.raises(ValueError, match="polarity must be hole_white or hole_black"):
+        read_mask(tmp_path / "m.png", polarity="white", threshold=0.5)
+    with pytest.raises(ValueError, match=r"cannot read mask file .*nope.png"):
+        read_mask(tmp_path / "nope.png", polarity="hole_white", threshold=0.5)

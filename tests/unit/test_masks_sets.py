@@ -39,7 +39,7 @@ def test_written_set_matches_its_manifest_and_checks_clean(tmp_path: Path) -> No
 def test_check_flags_tampered_missing_and_extra_files(tmp_path: Path) -> None:
     manifest = write_mask_set(get_protocol({"name": "lama_thick"}), 4, tmp_path)
     names = [entry["name"] for entry in manifest["files"]]
-    assert names == [f"0000{i}.thick.0.png" for i in range(4)]
+    assert names == [f"mask_00000{i}.thick.0.png" for i in range(4)]
     tampered = tmp_path / names[1]
     pixels = np.asarray(Image.open(tampered)).copy()
     pixels[0, 0] = 255 - pixels[0, 0]
@@ -76,26 +76,27 @@ def test_regenerate_catches_masks_the_code_no_longer_renders(tmp_path: Path) -> 
 
 
 def test_make_and_check_masks_as_the_cli_calls_them(tmp_path: Path) -> None:
+    """tasks.masks_make passes `masks/<name>` and reads the manifest; tasks.masks_check wants a problem list."""
     cfg = {"name": "lama_medium", "version": 1, "seed": 0}
-    out = make_masks(cfg, tmp_path / "masks", count=5)
-    assert out == tmp_path / "masks" / "lama_medium" and len(list(out.glob("*.png"))) == 5
+    out = tmp_path / "masks" / "lama_medium"
+    manifest = make_masks(cfg, out, count=5)
+    assert manifest["protocol_id"] == "lama_medium@v1/seed0" and len(manifest["files"]) == 5
+    assert len(list(out.glob("*.png"))) == 5
     first = {p.name: p.read_bytes() for p in out.iterdir()}
+    make_masks(cfg, out, count=5)  # replaces the set: deterministic, so byte-identical, manifest included
+    assert {p.name: p.read_bytes() for p in out.iterdir()} == first
     with pytest.raises(FileExistsError, match="overwrite"):
-        make_masks(cfg, tmp_path / "masks", count=5)
-    make_masks(cfg, tmp_path / "masks", count=5, overwrite=True)
-    assert {p.name: p.read_bytes() for p in out.iterdir()} == first  # byte-identical, manifest included
-    make_masks({"name": "box_center"}, tmp_path / "masks", image_ids=["x.png", "y.png"])
-    report = check_masks(tmp_path / "masks")
-    assert report.ok and sorted(Path(k).name for k in report.sets) == ["box_center", "lama_medium"]
-    (out / "00003.medium.0.png").unlink()
-    report = check_masks(tmp_path / "masks")
-    assert not report.ok and any("00003.medium.0.png: missing" in line for line in report.lines())
-    assert not check_masks(tmp_path / "empty").ok
+        make_masks(cfg, out, count=5, overwrite=False)
+    make_masks({"name": "box_center"}, tmp_path / "masks" / "box_center", image_ids=["x.png", "y.png"])
+    assert check_masks(tmp_path / "masks") == [] and check_masks(out) == []
+    (out / "mask_000003.medium.0.png").unlink()
+    (problem,) = check_masks(tmp_path / "masks")
+    assert problem.endswith("mask_000003.medium.0.png: missing")
+    assert check_masks(tmp_path / "empty") == [f"{tmp_path / 'empty'}: no manifest.json found"]
 
 
 def test_make_masks_refuses_to_delete_a_folder_that_is_not_a_mask_set(tmp_path: Path) -> None:
-    (tmp_path / "box_center").mkdir()
-    (tmp_path / "box_center" / "precious.txt").write_text("keep me")
+    (tmp_path / "precious.txt").write_text("keep me")
     with pytest.raises(FileExistsError, match="not a mask set"):
-        make_masks({"name": "box_center"}, tmp_path, count=1, overwrite=True)
-    assert (tmp_path / "box_center" / "precious.txt").is_file()
+        make_masks({"name": "box_center"}, tmp_path, count=1)
+    assert (tmp_path / "precious.txt").is_file()
