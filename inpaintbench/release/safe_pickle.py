@@ -64,15 +64,14 @@ class ForeignObject:
 
     foreign_name: ClassVar[str] = "?"
 
-    def __new__(cls, *args: Any, **kwargs: Any) -> ForeignObject:  # NEWOBJ passes arguments here too
-        return object.__new__(cls)
+    def __new__(cls, *args: Any, **kwargs: Any) -> ForeignObject:  # NEWOBJ calls only this
+        obj = object.__new__(cls)
+        obj.args, obj.kwargs = args, kwargs
+        obj.state, obj.items, obj.list_items = None, {}, []
+        return obj
 
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
-        self.args = args
-        self.kwargs = kwargs
-        self.state: Any = None
-        self.items: dict[Any, Any] = {}
-        self.list_items: list[Any] = []
+    def __init__(self, *args: Any, **kwargs: Any) -> None:  # REDUCE calls __new__ then this
+        self.args, self.kwargs = args, kwargs
 
     def __setstate__(self, state: Any) -> None:
         self.state = state
@@ -212,7 +211,7 @@ def load_torch_pickle(path: str | Path) -> Any:
             raise WeightsError(
                 f"{path}: TORCH_FORCE_WEIGHTS_ONLY_LOAD is set, which forbids the restricted release reader"
             ) from None
-        raise WeightsError(f"{path}: not a readable torch file ({_one_line(error)})") from None
+        raise WeightsError(f"{path}: not a readable torch file, truncated or damaged ({_one_line(error)})") from None
     except (EOFError, pickle.UnpicklingError, zipfile.BadZipFile, ValueError, KeyError, OSError) as error:
         raise WeightsError(f"{path}: not a readable torch file, truncated or damaged ({_one_line(error)})") from None
 
