@@ -49,7 +49,7 @@ def convert_release(
     state_dict = as_state_dict(converter(content.state_dict) if callable(converter) else content.state_dict, source)
     check_state_dict(model, state_dict, source)
     target = Path(out) if out else default_output(model_name, content)
-    if target.is_dir():
+    if target.is_dir() or not target.suffix:  # a folder, existing or to be made
         target = target / default_output(model_name, content).name
     if target.suffix != ".safetensors":
         raise WeightsError(f"{target}: the converted file must end in .safetensors")

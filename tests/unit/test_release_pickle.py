@@ -66,12 +66,16 @@ def test_the_payloads_are_real(tmp_path):
         marker.unlink()
 
 
-@pytest.mark.parametrize("payload", ["os.system", "posix.system", "builtins.eval", "builtins.exec", "subprocess.call", "builtins.getattr"])
+@pytest.mark.parametrize(
+    "payload", ["os.system", "posix.system", "builtins.eval", "builtins.exec", "subprocess.call", "builtins.getattr"]
+)
 def test_malicious_pickle_is_refused_and_never_runs(tmp_path, payload):
     marker = tmp_path / "pwned"
     bad = tmp_path / "evil.pth"
     bad.write_bytes(_payloads(marker)[payload])
-    with pytest.raises(UnsafePickleError, match=r"evil\.pth: refused to unpickle: the pickle calls .*nothing was executed"):
+    with pytest.raises(
+        UnsafePickleError, match=r"evil\.pth: refused to unpickle: the pickle calls .*nothing was executed"
+    ):
         read_release(bad)
     assert not marker.exists()
 

@@ -129,7 +129,14 @@ def make_dictconfig(content: dict) -> object:
     cfg = DictConfig.__new__(DictConfig)
     meta = ContainerMetadata.__new__(ContainerMetadata)
     meta.__dict__.update(
-        {"ref_type": typing.Any, "object_type": dict, "optional": True, "key": None, "flags": {}, "key_type": typing.Any}
+        {
+            "ref_type": typing.Any,
+            "object_type": dict,
+            "optional": True,
+            "key": None,
+            "flags": {},
+            "key_type": typing.Any,
+        }
     )
     nodes = {}
     for key, value in content.items():
@@ -178,7 +185,9 @@ def foreign_modules() -> Iterator[None]:
                 sys.modules[name] = module
 
 
-def block_imports(monkeypatch: object, prefixes: tuple[str, ...] = ("omegaconf", "pytorch_lightning", "lightning", "tensorflow")) -> None:
+def block_imports(
+    monkeypatch: object, prefixes: tuple[str, ...] = ("omegaconf", "pytorch_lightning", "lightning", "tensorflow")
+) -> None:
     """Make `import omegaconf` (and the others) fail for the rest of the test."""
     for name in list(sys.modules):
         if name.split(".")[0] in prefixes:
@@ -247,7 +256,9 @@ def write_pconv_release(path: Path) -> OrderedDict:
     optimizer = adam_state(model)
     tensors = list(model.values()) + [t for s in optimizer["state"].values() for t in s.values() if torch.is_tensor(t)]
     with saved_on_gpu(tensors):
-        torch.save({"n_iter": 1000000, "model": model, "optimizer": optimizer}, path, _use_new_zipfile_serialization=False)
+        torch.save(
+            {"n_iter": 1000000, "model": model, "optimizer": optimizer}, path, _use_new_zipfile_serialization=False
+        )
     return model
 
 
@@ -333,7 +344,9 @@ def write_tensorbundle(prefix: Path, variables: dict[str, np.ndarray], state_fil
     for name in sorted(variables):
         array = np.ascontiguousarray(variables[name])
         raw = array.astype(array.dtype.newbyteorder("<")).tobytes()
-        entries.append((name.encode(), _entry_proto(_NP_TO_TF[array.dtype], array.shape, len(data), len(raw), masked_crc32c(raw))))
+        entries.append(
+            (name.encode(), _entry_proto(_NP_TO_TF[array.dtype], array.shape, len(data), len(raw), masked_crc32c(raw)))
+        )
         data += raw
     header = _field(1, 0, _varint(1)) + _field(3, 2, _varint(2) + _field(1, 0, _varint(1)))
     data_block = _with_trailer(_block([(b"", header), *entries]))
