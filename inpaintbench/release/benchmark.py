@@ -6,7 +6,7 @@ tensors, the optimizer state / evaluator networks the published files carry (LaM
 evaluators beside the generator; PConv and RFR: full Adam moments, on cuda:0 tags; PConv in the
 legacy format). Each read runs in a fresh subprocess so its peak RSS is its own.
 
-    python -m inpaintbench.release.benchmark [--out results/bench/release_load.json]
+    python -m inpaintbench.release.benchmark [--out results/benchmarks/release_load.json]
 
 Development tool: it borrows the test builders (tests/unit/test_release_support.py).
 """
@@ -145,7 +145,7 @@ def measure(path: Path) -> dict:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--out", default=str(REPO / "results" / "bench" / "release_load.json"))
+    parser.add_argument("--out", default=str(REPO / "results" / "benchmarks" / "release_load.json"))
     # peak RSS comes from /proc/self/status (Linux)
     args = parser.parse_args()
     rows = {}
