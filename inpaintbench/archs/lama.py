@@ -21,7 +21,8 @@ Official inference conventions (bin/predict.py, trainers/default.py), implemente
 - output: sigmoid in [0,1]; the harness composites `mask * pred + (1 - mask) * image`.
 
 Variants: `lama_fourier` (9 blocks, 27,048,835 parameters), `lama_big` (18 blocks, 50,975,875) and
-`lama_tiny` (ngf 16, 2 blocks, same structure) for tests and the small zoo.
+`lama_tiny` (ngf 16, 2 blocks, same structure, 533,795) for tests and the small zoo.
+Images must be at least 16x16 (reflect padding at the 1/8 bottleneck needs 2 pixels).
 
 Deliberate deviations:
 - Saved predictions are rounded to 8 bits by the harness (`quantize_8bit`); the official script

@@ -14,7 +14,14 @@ Adam (betas 0.9/0.999) with constant learning rates 1e-3 (G) and 1e-4 (D), gradi
 per optimiser, fp32.
 
 The frozen HRF backbone is not saved in Lightning checkpoints (its weights come from its own file);
-`on_load_checkpoint` puts the current tensors back so checkpoints reload strictly.
+`on_load_checkpoint` puts the current tensors back so checkpoints reload strictly. Lightning counts
+every optimiser step in `global_step`, so `trainer.max_steps=N` runs N/2 batches.
+
+Deliberate deviations:
+- The HRF backbone stays in eval mode (see inpaintbench/losses/hrf_perceptual.py); `perceptual_backbone:
+  none` (explicit) trains without HRF-PL, and `imagenet_resnet50dilated` is a named substitute.
+- No validation loop or best-checkpoint selection on `val_ssim_fid100_f1`: evaluation is the shared
+  metric runner's job.
 """
 
 from __future__ import annotations
