@@ -204,9 +204,9 @@ class InceptionFID(nn.Module):
 
 def build_inception_fid(state_dict: dict[str, Tensor] | None = None) -> InceptionFID:
     """The FID extractor with the cached FID weights (or a given state dict, e.g. random for timing)."""
-    model = InceptionFID()
     source = "<memory>" if state_dict is not None else str(backbone_path("inception_fid"))
     weights = state_dict if state_dict is not None else read_backbone("inception_fid")
+    model = InceptionFID()
     check_state_dict(model.net, weights, source)
     model.net.load_state_dict(weights)
     return model.eval().requires_grad_(False)
@@ -253,6 +253,10 @@ def lpips_state_dict(model: LPIPSMetric, backbone: dict[str, Tensor], linear: di
             _, _, rest = key.split(".", 2)  # net, sliceK, "<i>.weight"
             if f"features.{rest}" in backbone:
                 state[key] = backbone[f"features.{rest}"]
+        elif key.startswith("lins."):  # the ModuleList aliases lin0..lin4
+            alias = "lin" + key[len("lins.") :]
+            if alias in linear:
+                state[key] = linear[alias]
         elif key.startswith("lin"):
             if key in linear:
                 state[key] = linear[key]
@@ -263,10 +267,10 @@ def lpips_state_dict(model: LPIPSMetric, backbone: dict[str, Tensor], linear: di
 
 def build_lpips(net: str = "alex", backbone: dict[str, Tensor] | None = None) -> LPIPSMetric:
     """LPIPS with the cached torchvision backbone (or a given one) and the package's linear layers."""
-    model = LPIPSMetric(net)
     name = LPIPS_BACKBONE[net]
     source = "<memory>" if backbone is not None else str(backbone_path(name))
     weights = backbone if backbone is not None else read_backbone(name)
+    model = LPIPSMetric(net)
     linear = as_state_dict(read_checkpoint(lpips_linear_path(net)), lpips_linear_path(net))
     state = lpips_state_dict(model, weights, linear)
     check_state_dict(model.lpips, state, source)
