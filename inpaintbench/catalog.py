@@ -5,9 +5,7 @@ from __future__ import annotations
 import importlib
 
 #: Modules whose import registers models in `inpainter.MODELS`. A new family adds one line.
-FAMILY_MODULES: tuple[str, ...] = (
-    "inpaintbench.baselines.opencv",
-)
+FAMILY_MODULES: tuple[str, ...] = ("inpaintbench.baselines.opencv",)
 
 _loaded = False
 

@@ -104,8 +104,8 @@ def summarize(
     means: dict[str, dict[str, SampleMean]] = defaultdict(lambda: {m: SampleMean() for m in metrics})
     values: dict[str, dict[str, list[float]]] = defaultdict(lambda: {m: [] for m in metrics})
     with_features = "fid" not in unavailable
-    real_stats: dict[str, GaussianStats] = defaultdict(lambda: GaussianStats(2048))
-    fake_stats: dict[str, GaussianStats] = defaultdict(lambda: GaussianStats(2048))
+    real_stats: dict[str, GaussianStats] = {}  # created at the feature width found in the shards
+    fake_stats: dict[str, GaussianStats] = {}
     positions: dict[str, list[tuple[int, int]]] = defaultdict(list)
     counts: dict[str, int] = defaultdict(int)
     errors: list[str] = []
@@ -128,8 +128,8 @@ def summarize(
                 means[target][m].update(np.asarray(column, dtype=np.float64))
                 values[target][m].extend(column)
             if with_features:
-                real_stats[target].update(real[members])
-                fake_stats[target].update(fake[members])
+                real_stats.setdefault(target, GaussianStats(real.shape[1])).update(real[members])
+                fake_stats.setdefault(target, GaussianStats(fake.shape[1])).update(fake[members])
                 positions[target].extend((shard, valid[j]) for j in members)
 
     summary_rows = []
@@ -137,14 +137,16 @@ def summarize(
         n = counts.get(name, 0)
         cells = {m: _mean_cell(values[name][m], means[name][m], config) for m in metrics}
         if with_features:
-            cells["fid"] = _fid_cell(real_stats[name], fake_stats[name], n, config)
+            cells["fid"] = _fid_cell(real_stats.get(name), fake_stats.get(name), n, config)
             cells["kid"] = _kid_cell(store, positions[name], config)
         summary_rows.append(BinRow(name, n, cells))
     return Summary(summary_rows, dict(unavailable), len(errors), errors)
 
 
-def _fid_cell(real: GaussianStats, fake: GaussianStats, n: int, config: MetricConfig) -> Cell:
+def _fid_cell(real: GaussianStats | None, fake: GaussianStats | None, n: int, config: MetricConfig) -> Cell:
     try:
+        if real is None or fake is None:
+            raise ScoreUnavailableError(f"covariance needs at least 2 images, this set has {n}")
         value = fid_from_stats(real, fake)
     except ScoreUnavailableError as reason:
         return Cell(None, n=n, reliable=False, note=f"FID not computed: {reason}")

@@ -155,7 +155,8 @@ def run_shard(ctx: EvalContext, store: RunStore, shard: int, samples: Sequence[A
                 "label": plain(sample.label),
                 "error": error["error"],
             }
-        batch_features = {name: np.zeros((len(batch), 2048), np.float32) for name in FEATURE_NAMES}
+        dims = int(getattr(ctx.suite.inception, "dims", 2048))
+        batch_features = {name: np.zeros((len(batch), dims), np.float32) for name in FEATURE_NAMES}
         if good:
             completed = _completed(ctx, image, mask, [keys[p] for p in good])
             values, feats, hashes = ctx.suite.score(image, completed, mask)
