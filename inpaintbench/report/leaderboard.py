@@ -116,6 +116,8 @@ def _fmt(metric: str, row: Mapping[str, Any]) -> str:
         text += f" [{float(row['ci_low']):.{digits}f}, {float(row['ci_high']):.{digits}f}]"
     elif metric == "kid" and row.get("std") not in (None, ""):
         text += f" ± {float(row['std']):.{digits}f}"
+    if int(row.get("n_exact") or 0):
+        text += f" (+{int(row['n_exact'])} exact)"
     return text
 
 

@@ -113,5 +113,5 @@ def test_a_corrupted_backbone_file_is_a_clear_error(hub: Path, monkeypatch: pyte
     hub.mkdir(parents=True)
     path = hub / "vgg16-397923af.pth"
     path.write_bytes(b"not a checkpoint")
-    with pytest.raises(WeightsError, match="vgg16-397923af.pth"):
+    with pytest.raises(WeightsError, match=r"vgg16-397923af\.pth"):
         build_lpips("vgg")
