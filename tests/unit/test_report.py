@@ -35,8 +35,8 @@ def fixed_rows() -> list[dict[str, object]]:
             rows.append(_row(model, b, "ssim", ssim + shift, ci_low=ssim + shift - 0.01, ci_high=ssim + shift + 0.01))
             rows.append(_row(model, b, "psnr", psnr + 10 * shift, ci_low=psnr - 1, ci_high=psnr + 1, n_exact=1))
             small = b != "all"
-            rows.append(_row(model, b, "fid", fid + 10 * shift, reliable=not small,
-                             note="N=40 < 2048 (fid.min_n): FID is biased at this size, compare KID" if small else ""))  # fmt: skip
+            note = "N=40 < 2048 (fid.min_n): FID is biased at this size, compare KID" if small else ""
+            rows.append(_row(model, b, "fid", fid + 10 * shift, reliable=not small, note=note))
         rows.append(_row(model, "all", "lpips_alex", None, reliable=False,
                          note="LPIPS-alex unavailable: alexnet-owt-7be5be79.pth not found in /cache"))  # fmt: skip
     rows.append(_row("pconv_unet_tiny", "-", "params_m", 0.52, n=None))

@@ -50,7 +50,7 @@ def test_reopening_with_a_different_recorded_hash_is_refused(tmp_path: Path) -> 
     store = RunStore.open(tmp_path, _key(), {})
     text = (store.path / "run.json").read_text().replace(_key().run_hash, "f" * 64)
     (store.path / "run.json").write_text(text)
-    with pytest.raises(RunMismatchError, match="run.json: recorded run hash ffffffffffff"):
+    with pytest.raises(RunMismatchError, match=r"run\.json: recorded run hash ffffffffffff"):
         RunStore.open(tmp_path, _key(), {})
 
 
