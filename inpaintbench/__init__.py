@@ -14,19 +14,6 @@ __all__ = ["Inpainter", "create_model", "evaluate", "list_models", "load_weights
 __version__ = "0.1.0"
 
 
-def _register_resolvers() -> None:
-    """`${ib_repo:}` in conf/paths/default.yaml: the repository root (the folder holding conf/)."""
-    from pathlib import Path
-
-    from omegaconf import OmegaConf
-
-    if not OmegaConf.has_resolver("ib_repo"):
-        OmegaConf.register_new_resolver("ib_repo", lambda: str(Path(__file__).resolve().parents[1]))
-
-
-_register_resolvers()
-
-
 def create_model(name: str, **args: Any) -> Inpainter:
     """Build a registered inpainter by name (`pconv_unet`, `lama_big`, `opencv_telea`, ...)."""
     from inpaintbench.catalog import load_families

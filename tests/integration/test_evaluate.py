@@ -225,3 +225,31 @@ def test_paired_comparison_of_two_runs(tmp_path: Path) -> None:
     assert all(r.result.n == 12 for r in overall)
     self_rows = compare_runs(telea.store, telea.store, CONFIG, BINS)
     assert all(r.result.verdict == "no significant difference" and r.result.mean == 0 for r in self_rows)
+
+
+def test_evaluate_task_end_to_end_on_four_sample_images(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The real pipeline (sample data, irregular protocol, OpenCV Telea) through tasks.evaluate and
+    tasks.report; no backbone weights here, so FID/KID/LPIPS take the 'unavailable' path."""
+    from inpaintbench import tasks
+    from inpaintbench.config import compose
+
+    monkeypatch.setattr(torch.hub, "get_dir", lambda: str(tmp_path / "empty_hub"))
+    results = tmp_path / "results"
+    overrides = [f"paths.results={results}", "limit=4", "progress=false", "metrics.bootstrap.resamples=100"]
+    cfg = compose("eval", ["model=opencv_telea", "masks=irregular", "data=sample", *overrides])
+    outcome = tasks.evaluate(cfg)
+    summary = outcome.summary
+    assert summary.row("all").n == 4 * 6  # 4 images x 6 irregular buckets
+    assert set(summary.unavailable) == {"fid", "kid", "lpips_alex"}
+    assert 0 < summary.row("all").cells["ssim"].value < 1
+    rows = list(outcome.store.iter_rows())
+    assert {r["label"] for r in rows} == {"0-10", "10-20", "20-30", "30-40", "40-50", "50-60"}  # protocol's own
+    assert {r["bin"] for r in rows} <= {"0-10", "10-20", "20-30", "30-40", "40-50", "50-60", "60-100"}
+
+    again = tasks.evaluate(cfg)  # everything on disk: nothing recomputed, same table
+    assert again.summary.to_json() == summary.to_json() and again.store.path == outcome.store.path
+
+    csv_path, md_path = tasks.report(compose("report", [f"paths.results={results}"]))
+    text = md_path.read_text()
+    assert "opencv_telea" in text and "irregular" in text and "alexnet-owt-7be5be79.pth" in text
+    assert "opencv_telea" in csv_path.read_text()
