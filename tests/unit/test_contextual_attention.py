@@ -22,6 +22,15 @@ from inpaintbench.archs.layers.contextual_attention import (
 )
 
 
+@pytest.fixture(autouse=True, scope="module")
+def _one_thread():
+    """Tiny tensors gain nothing from threads, and on a shared CPU OpenMP spin-waits cost 10-100x."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
 def tf_nearest_indices(n_in: int, n_out: int) -> list[int]:
     """round(i·(n_in-1)/(n_out-1)) with halves rounded away from zero, in exact arithmetic."""
     return [min(math.floor(Fraction(i * (n_in - 1), n_out - 1) + Fraction(1, 2)), n_in - 1) for i in range(n_out)]

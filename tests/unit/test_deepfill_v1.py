@@ -26,6 +26,15 @@ from inpaintbench.weights import load_weights, save_safetensors
 KEYS_TSV = Path(__file__).resolve().parents[1] / "fixtures" / "deepfill_v1_keys.tsv"
 
 
+@pytest.fixture(autouse=True, scope="module")
+def _one_thread():
+    """Tiny tensors gain nothing from threads, and on a shared CPU OpenMP spin-waits cost 10-100x."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
 def read_keys_tsv() -> dict[str, tuple[int, ...]]:
     rows = KEYS_TSV.read_text().strip().splitlines()[1:]
     out = {}
