@@ -35,7 +35,8 @@ TF checkpoint -> port layout (for chaining a TensorBundle reader, `port_key_to_t
   conv13/15/allconv13/allconv15, whose TF variables sit one level deeper:
   `inpaint_net/conv13_upsample/conv13_upsample_conv/kernel`. TF names `conv*` are the coarse network,
   `xconv*`, `pmconv*`, `allconv*` the refinement network.
-- kernels are HWIO: `permute(3, 2, 0, 1)` gives OIHW; biases are unchanged.
+- kernels are HWIO: `permute(3, 2, 0, 1)` gives OIHW; biases are unchanged. `tf_to_port_state_dict`
+  does this, and `checkpoint_filter_fn` also accepts a dict keyed by TF variable names.
 - the discriminators (`discriminator/discriminator_{local,global}/conv{1..4}`, `dout_*_fc`) are not
   part of the generator; note the port's local critic has 256 channels in conv4, TF's 512.
 - channel order: TF weights (and port dicts converted from them) expect BGR, which is what our
@@ -278,13 +279,32 @@ def _reverse_rgb(state: dict[str, Tensor]) -> dict[str, Tensor]:
     return out
 
 
+def tf_to_port_state_dict(variables: Mapping[str, Tensor]) -> dict[str, Tensor]:
+    """TF v1.0.0 generator variables (`inpaint_net/...`, HWIO kernels) -> the port's layout (OIHW).
+
+    Only the 84 generator variables are taken; discriminator and optimiser variables are ignored.
+    """
+    missing = [k for k in _PORT_TO_OURS if port_key_to_tf_name(k) not in variables]
+    if missing:
+        raise KeyError(f"TF checkpoint lacks {len(missing)} DeepFill v1 generator variables, "
+                       f"e.g. {port_key_to_tf_name(missing[0])}")
+    port = {}
+    for key in _PORT_TO_OURS:
+        value = torch.as_tensor(variables[port_key_to_tf_name(key)])
+        port[key] = value.permute(3, 2, 0, 1).contiguous() if key.endswith(".weight") else value
+    return port
+
+
 def convert_port_state_dict(raw: Mapping[str, Tensor], channel_order: str = "bgr") -> dict[str, Tensor]:
-    """A state dict in the port's layout (or ours) -> ours.
+    """A state dict in the port's layout, TF variable names, or ours -> ours.
 
     Accepts `gen_*.pt` keys, a Trainer-level dict with a `netG.` prefix, and the full key list of
-    `deepfill_v1_keys.tsv` (critic entries are dropped). A dict already in our layout passes
-    through untouched. `channel_order="rgb"` marks a checkpoint trained on RGB by the port itself.
+    `deepfill_v1_keys.tsv` (critic entries are dropped); TF `inpaint_net/...` variables go through
+    `tf_to_port_state_dict` first. A dict already in our layout passes through untouched.
+    `channel_order="rgb"` marks a checkpoint trained on RGB by the port itself (TF's are BGR).
     """
+    if any(k.startswith("inpaint_net/") for k in raw):
+        raw = tf_to_port_state_dict(raw)
     state = {k.removeprefix("netG."): v for k, v in raw.items()}
     state = {k: v for k, v in state.items() if not k.startswith(("localD.", "globalD.", "netD."))}
     if not any(k.startswith(_PORT_PREFIXES) for k in state):

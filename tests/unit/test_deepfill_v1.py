@@ -281,3 +281,28 @@ def test_runs_on_cuda(tiny: DeepFillV1) -> None:
     gpu = model.inpaint(image.cuda(), mask.cuda())
     assert gpu.device.type == "cuda"
     assert torch.allclose(gpu.cpu(), cpu, atol=1e-3)
+
+
+def test_tf_variables_convert_with_the_hwio_transform() -> None:
+    """A TF kernel (HWIO) on NHWC input with TF 'SAME' stride 2 == our converted layer on NCHW."""
+    keys = {k: s for k, s in read_keys_tsv().items() if k.startswith(("coarse_generator", "fine_generator"))}
+    gen = torch.Generator().manual_seed(0)
+    tf_vars = {}
+    for key, shape in keys.items():
+        tf_shape = (shape[2], shape[3], shape[1], shape[0]) if key.endswith("weight") else shape
+        tf_vars[port_key_to_tf_name(key)] = torch.randn(tf_shape, generator=gen)
+    tf_vars["discriminator/dout_global_fc/kernel"] = torch.zeros(65536, 1)  # ignored
+    model = create_model("deepfill_v1")
+    model.load_state_dict(model.checkpoint_filter_fn(tf_vars), strict=True)
+    kernel = tf_vars["inpaint_net/conv2_downsample/kernel"].double().numpy()  # [3, 3, 32, 64]
+    bias = tf_vars["inpaint_net/conv2_downsample/bias"].double().numpy()
+    x_nhwc = np.random.default_rng(0).standard_normal((1, 8, 8, 32))
+    padded = np.pad(x_nhwc, [(0, 0), (0, 1), (0, 1), (0, 0)])  # TF 'SAME', k3 s2 on 8: 0 before, 1 after
+    ref = np.zeros((1, 4, 4, 64))
+    for i, j in itertools.product(range(4), range(4)):
+        ref[0, i, j] = np.einsum("hwc,hwco->o", padded[0, 2 * i: 2 * i + 3, 2 * j: 2 * j + 3], kernel) + bias
+    layer = model.coarse.conv2_downsample.double()
+    out = Conv2dSame.forward(layer, torch.from_numpy(x_nhwc).permute(0, 3, 1, 2))  # before the ELU
+    np.testing.assert_allclose(out.detach().permute(0, 2, 3, 1).numpy(), ref, atol=1e-10)
+    with pytest.raises(KeyError, match="lacks 1"):
+        convert_port_state_dict({k: v for k, v in tf_vars.items() if k != "inpaint_net/conv1/kernel"})
