@@ -153,3 +153,15 @@ def test_copies_texture_into_a_blurred_hole() -> None:
     err_guess = (guess - truth)[hole].abs().mean()
     err_attention = (out - truth)[hole].abs().mean()
     assert err_attention < 0.5 * err_guess, (err_attention, err_guess)
+
+
+def test_runs_in_float32_under_autocast() -> None:
+    x = torch.rand(1, 8, 16, 16)
+    mask = torch.zeros(1, 1, 16, 16)
+    mask[..., 4:10, 4:10] = 1
+    ref = ContextualAttention()(x, x, mask)
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        out = ContextualAttention()(x.bfloat16(), x.bfloat16(), mask)
+    assert out.dtype == torch.float32
+    assert torch.allclose(out, ContextualAttention()(x.bfloat16().float(), x.bfloat16().float(), mask))
+    assert out.shape == ref.shape

@@ -23,6 +23,8 @@ Deliberate deviations from the official code:
   batch (its training shares one mask per batch); with a shared mask the two are identical.
 - The score and paste steps are batched matrix products (unfold / bmm / fold) instead of a Python
   loop of per-sample convolutions; same arithmetic, different summation order (~1e-7).
+- Under autocast (bf16/fp16 mixed precision) the layer runs in float32: a x10 softmax over scores
+  with three significant digits would change which patches are copied.
 - Only stride 1 matching is supported (the official call; its fusion reshape breaks otherwise), and
   feature sizes must be multiples of `rate` (the official patch counts disagree otherwise).
 """
@@ -104,6 +106,15 @@ class ContextualAttention(nn.Module):
 
     def forward(self, f: Tensor, b: Tensor, mask: Tensor | None = None,
                 return_offsets: bool = False) -> Tensor | tuple[Tensor, Tensor]:
+        device_type = b.device.type
+        if torch.is_autocast_enabled(device_type):  # scores x 10 through a softmax need float32
+            with torch.autocast(device_type, enabled=False):
+                mask = None if mask is None else mask.float()
+                return self._attend(f.float(), b.float(), mask, return_offsets)
+        return self._attend(f, b, mask, return_offsets)
+
+    def _attend(self, f: Tensor, b: Tensor, mask: Tensor | None,
+                return_offsets: bool) -> Tensor | tuple[Tensor, Tensor]:
         n, _, height, width = b.shape
         rate, k = self.rate, self.ksize
         for name, t in (("foreground", f), ("background", b)):
