@@ -165,3 +165,12 @@ def test_runs_in_float32_under_autocast() -> None:
     assert out.dtype == torch.float32
     assert torch.allclose(out, ContextualAttention()(x.bfloat16().float(), x.bfloat16().float(), mask))
     assert out.shape == ref.shape
+
+
+def test_offsets_point_to_self_without_holes() -> None:
+    """Cauchy-Schwarz: a patch matches itself best (also after fusion), so the argmax is the identity."""
+    x = torch.rand(2, 6, 16, 24, generator=torch.Generator().manual_seed(3))
+    _, offsets = ContextualAttention()(x, x, None, return_offsets=True)
+    rows, cols = torch.meshgrid(torch.arange(8), torch.arange(12), indexing="ij")
+    assert offsets.shape == (2, 2, 8, 12)
+    assert torch.equal(offsets[:, 0], rows.expand(2, -1, -1)) and torch.equal(offsets[:, 1], cols.expand(2, -1, -1))

@@ -306,3 +306,12 @@ def test_tf_variables_convert_with_the_hwio_transform() -> None:
     np.testing.assert_allclose(out.detach().permute(0, 2, 3, 1).numpy(), ref, atol=1e-10)
     with pytest.raises(KeyError, match="lacks 1"):
         convert_port_state_dict({k: v for k, v in tf_vars.items() if k != "inpaint_net/conv1/kernel"})
+
+
+def test_generate_returns_stages_and_offsets(tiny: DeepFillV1) -> None:
+    image, mask = box_batch(2, 32, 40)
+    x = DeepFillV1.to_network(image)
+    x1, x2, offsets = tiny.generate(x, mask, return_offsets=True)
+    assert x1.shape == x2.shape == x.shape and offsets.shape == (2, 2, 4, 5)
+    assert x1.abs().max() <= 1 and x2.abs().max() <= 1
+    assert torch.equal(DeepFillV1.from_network(x2), tiny.predict(image, mask))
