@@ -9,6 +9,7 @@ FAMILY_MODULES: tuple[str, ...] = (
     "inpaintbench.baselines.opencv",
     "inpaintbench.archs.deepfill_v1",
     "inpaintbench.systems.deepfill_v1",
+    "inpaintbench.archs.lama",
 )
 
 _loaded = False

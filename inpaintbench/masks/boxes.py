@@ -17,6 +17,8 @@ from typing import NamedTuple
 
 import numpy as np
 
+from inpaintbench.masks.errors import MaskError
+
 
 class BBox(NamedTuple):
     """(top, left, height, width) in pixels, as neuralgym's `random_bbox` returns it."""
@@ -32,7 +34,7 @@ def _pair(value: int | Sequence[int], what: str) -> tuple[int, int]:
         return int(value), int(value)
     pair = tuple(int(v) for v in value)
     if len(pair) != 2:
-        raise ValueError(f"{what} must be an int or a [height, width] pair, got {value!r}")
+        raise MaskError(f"{what} must be an int or a [height, width] pair, got {value!r}")
     return pair  # type: ignore[return-value]
 
 
@@ -42,7 +44,7 @@ def box_center(
     """A size x size hole centred on the canvas (top-left at ((H - h) // 2, (W - w) // 2)); `rng` is unused."""
     box_h, box_w = _pair(size, "box_center size")
     if not (0 < box_h <= height and 0 < box_w <= width):
-        raise ValueError(f"box_center: a {box_h}x{box_w} box does not fit a {height}x{width} canvas")
+        raise MaskError(f"box_center: a {box_h}x{box_w} box does not fit a {height}x{width} canvas")
     top, left = (height - box_h) // 2, (width - box_w) // 2
     mask = np.zeros((height, width), np.uint8)
     mask[top : top + box_h, left : left + box_w] = 1
@@ -64,12 +66,12 @@ def deepfill_bbox_and_mask(
     delta_v, delta_h = _pair(max_delta, "box_random max_delta")
     max_top, max_left = height - margin_v - box_h, width - margin_h - box_w
     if max_top <= margin_v or max_left <= margin_h:
-        raise ValueError(
+        raise MaskError(
             f"box_random: a {box_h}x{box_w} box with margins {margin_v}/{margin_h} does not fit "
             f"a {height}x{width} canvas"
         )
     if 2 * (delta_v // 2) >= box_h or 2 * (delta_h // 2) >= box_w:
-        raise ValueError(f"box_random: max_delta {max_delta} would shrink a {box_h}x{box_w} box to nothing")
+        raise MaskError(f"box_random: max_delta {max_delta} would shrink a {box_h}x{box_w} box to nothing")
     top = int(rng.integers(margin_v, max_top))
     left = int(rng.integers(margin_h, max_left))
     shrink_v = int(rng.integers(delta_v // 2 + 1))

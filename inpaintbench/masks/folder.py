@@ -28,6 +28,7 @@ import cv2
 import numpy as np
 from PIL import Image, UnidentifiedImageError
 
+from inpaintbench.masks.errors import MaskError
 from inpaintbench.masks.protocol import REQUIRED, MaskProtocol, MaskSample, register_protocol, unique_ids
 
 #: Extensions tried when matching a mask file (lower case; matched case-insensitively).
@@ -47,16 +48,16 @@ def read_grey(path: str | Path) -> np.ndarray:
             if image.mode in ("I;16", "I;16B", "I;16L", "I"):
                 return np.asarray(image, dtype=np.float64) / 65535.0
             if image.mode == "F":
-                raise ValueError("floating-point mask images are ambiguous; save masks as 8-bit PNG")
+                raise MaskError("floating-point mask images are ambiguous; save masks as 8-bit PNG")
             return np.asarray(image.convert("L"), dtype=np.float64) / 255.0
     except (OSError, UnidentifiedImageError, ValueError, SyntaxError) as error:
-        raise ValueError(f"cannot read mask file {path}: {error}") from None
+        raise MaskError(f"cannot read mask file {path}: {error}") from None
 
 
 def binarize_grey(grey: np.ndarray, polarity: str, threshold: float) -> np.ndarray:
     """The one binarisation of a user mask: uint8 {0, 1}, 1 = hole."""
     if polarity not in ("hole_white", "hole_black"):
-        raise ValueError(f"mask polarity must be hole_white or hole_black, got {polarity!r}")
+        raise MaskError(f"mask polarity must be hole_white or hole_black, got {polarity!r}")
     white = grey > threshold
     hole = white if polarity == "hole_white" else ~white
     return hole.astype(np.uint8)
@@ -65,7 +66,7 @@ def binarize_grey(grey: np.ndarray, polarity: str, threshold: float) -> np.ndarr
 def read_mask(path: str | Path, *, polarity: str, threshold: float) -> np.ndarray:
     """One user mask file as uint8 (H, W) {0, 1}, 1 = hole, binarised once (see the module docstring)."""
     if isinstance(threshold, bool) or not isinstance(threshold, int | float) or not 0.0 <= threshold < 1.0:
-        raise ValueError(f"mask threshold must be a number in [0, 1), got {threshold!r}")
+        raise MaskError(f"mask threshold must be a number in [0, 1), got {threshold!r}")
     return binarize_grey(read_grey(path), polarity, float(threshold))
 
 
@@ -87,16 +88,16 @@ class FolderProtocol(MaskProtocol):
     def validate(self) -> None:
         p = self.params
         if p["polarity"] not in ("hole_white", "hole_black"):
-            raise ValueError(f"folder: polarity must be hole_white or hole_black, got {p['polarity']!r}")
+            raise MaskError(f"folder: polarity must be hole_white or hole_black, got {p['polarity']!r}")
         threshold = p["threshold"]
         if isinstance(threshold, bool) or not isinstance(threshold, int | float) or not 0.0 <= threshold < 1.0:
-            raise ValueError(f"folder: threshold must be a number in [0, 1), got {threshold!r}")
+            raise MaskError(f"folder: threshold must be a number in [0, 1), got {threshold!r}")
         if p["missing"] not in ("error", "skip"):
-            raise ValueError(f"folder: missing must be error or skip, got {p['missing']!r}")
+            raise MaskError(f"folder: missing must be error or skip, got {p['missing']!r}")
         if not isinstance(p["strict"], bool):
-            raise ValueError(f"folder: strict must be true or false, got {p['strict']!r}")
+            raise MaskError(f"folder: strict must be true or false, got {p['strict']!r}")
         if not Path(p["root"]).is_dir():
-            raise ValueError(f"folder: mask root {p['root']} is not a directory")
+            raise MaskError(f"folder: mask root {p['root']} is not a directory")
         self._index: dict[str, list[Path]] | None = None
 
     @property
@@ -120,7 +121,7 @@ class FolderProtocol(MaskProtocol):
         candidates = self._files().get(stem, [])
         if len(candidates) > 1:
             names = ", ".join(str(c) for c in candidates)
-            raise ValueError(f"folder: image '{image_id}' matches several masks ({names}); keep one")
+            raise MaskError(f"folder: image '{image_id}' matches several masks ({names}); keep one")
         return candidates[0] if candidates else None
 
     def samples(self, image_ids: Iterable[str]) -> list[MaskSample]:
@@ -143,7 +144,7 @@ class FolderProtocol(MaskProtocol):
         mask = read_mask(path, polarity=self.params["polarity"], threshold=float(self.params["threshold"]))
         if mask.shape != (height, width):
             if self.params["strict"]:
-                raise ValueError(
+                raise MaskError(
                     f"mask {path} is {mask.shape[1]}x{mask.shape[0]} but its image is {width}x{height} (strict: true)"
                 )
             warnings.warn(

@@ -38,6 +38,8 @@ from typing import Any
 import cv2
 import numpy as np
 
+from inpaintbench.masks.errors import MaskError
+
 #: The official code's truncated 2*pi (`2 * 3.1415926`), kept so the mirrored angles are the same values.
 _TWO_PI_OFFICIAL = 2 * 3.1415926
 
@@ -89,7 +91,7 @@ def lama_box_mask(
     # The wrapper passes bbox_min_size + 1 + (bbox_max_size - bbox_min_size) = bbox_max_size + 1.
     effective_max = min(bbox_max_size + 1, height - 2 * margin, width - 2 * margin)
     if effective_max <= bbox_min_size:
-        raise ValueError(
+        raise MaskError(
             f"LaMa box mask: a {height}x{width} canvas with margin {margin} cannot hold a box of at least "
             f"{bbox_min_size} px"
         )
@@ -116,7 +118,7 @@ def lama_mixed_mask(
 ) -> np.ndarray:
     """`MixedMaskGenerator` restricted to its irregular and box members (segm/squares/... are 0)."""
     if irregular_proba < 0 or box_proba < 0 or irregular_proba + box_proba <= 0:
-        raise ValueError(
+        raise MaskError(
             f"LaMa mixture needs non-negative probabilities with a positive sum, got "
             f"irregular_proba={irregular_proba}, box_proba={box_proba}"
         )
@@ -201,7 +203,7 @@ def lama_eval_mask(
         spec = LAMA_EVAL_SETS[(kind, resolution)]
     except KeyError:
         known = ", ".join(f"{k}@{r}" for k, r in LAMA_EVAL_SETS)
-        raise ValueError(f"no LaMa evaluation set '{kind}' at resolution {resolution} (known: {known})") from None
+        raise MaskError(f"no LaMa evaluation set '{kind}' at resolution {resolution} (known: {known})") from None
     for _ in range(max_attempts):
         mask = lama_mixed_mask(
             rng, height, width, irregular_proba=1.0, irregular=spec.irregular, box_proba=spec.box_proba, box=spec.box

@@ -21,6 +21,7 @@ import cv2
 import numpy as np
 from PIL import Image
 
+from inpaintbench.masks.errors import MaskError
 from inpaintbench.masks.protocol import MaskProtocol, MaskSample, get_protocol
 from inpaintbench.masks.ratio import hole_ratio, ratio_bin
 
@@ -48,7 +49,7 @@ def mask_file_name(sample: MaskSample) -> str:
     """`<image id without extension>.<label>.<index>.png`, keeping the image id's sub-folders."""
     path = Path(sample.image_id)
     if path.is_absolute() or ".." in path.parts:
-        raise ValueError(f"image id '{sample.image_id}' must be a relative path inside the data root")
+        raise MaskError(f"image id '{sample.image_id}' must be a relative path inside the data root")
     label = "".join(c if c.isalnum() or c in "-_" else "_" for c in sample.label)
     return f"{path.with_suffix('').as_posix()}.{label}.{sample.index}.png"
 
@@ -63,10 +64,10 @@ def load_mask_png(path: Path) -> np.ndarray:
     """A set's PNG back as uint8 {0, 1}; any grey value other than 0 or 255 is an error."""
     with Image.open(path) as image:
         if image.mode != "L":
-            raise ValueError(f"mode {image.mode}, expected L")
+            raise MaskError(f"mode {image.mode}, expected L")
         values = np.asarray(image)
     if not np.isin(values, (0, 255)).all():
-        raise ValueError("values other than 0 and 255")
+        raise MaskError("values other than 0 and 255")
     return (values == 255).astype(np.uint8)
 
 
@@ -84,7 +85,7 @@ def write_mask_set(
     """
     if isinstance(image_ids_or_count, int):
         if image_ids_or_count < 1:
-            raise ValueError(f"mask set count must be positive, got {image_ids_or_count}")
+            raise MaskError(f"mask set count must be positive, got {image_ids_or_count}")
         image_ids: list[str] = [f"mask_{i:06d}" for i in range(image_ids_or_count)]
     else:
         image_ids = [str(i) for i in image_ids_or_count]
@@ -95,7 +96,7 @@ def write_mask_set(
     for sample in protocol.samples(image_ids):
         name = mask_file_name(sample)
         if name in names:
-            raise ValueError(f"two masks would be written to {out / name}; image ids differ only by extension")
+            raise MaskError(f"two masks would be written to {out / name}; image ids differ only by extension")
         names.add(name)
         mask = protocol.render(sample, height, width)
         save_mask_png(mask, out / name)

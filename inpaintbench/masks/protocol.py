@@ -19,6 +19,7 @@ from typing import Any, ClassVar
 
 import numpy as np
 
+from inpaintbench.masks.errors import MaskError
 from inpaintbench.masks.seeding import derive_rng
 from inpaintbench.registry import Registry
 
@@ -53,17 +54,17 @@ class MaskProtocol(ABC):
 
     def __init__(self, seed: int = 0, **params: Any) -> None:
         if isinstance(seed, bool) or not isinstance(seed, int | np.integer) or seed < 0:
-            raise ValueError(f"mask protocol '{self.name}': seed must be a non-negative integer, got {seed!r}")
+            raise MaskError(f"mask protocol '{self.name}': seed must be a non-negative integer, got {seed!r}")
         unknown = sorted(set(params) - set(self.defaults))
         if unknown:
-            raise ValueError(
+            raise MaskError(
                 f"mask protocol '{self.name}': unknown parameter(s) {', '.join(unknown)} "
                 f"(known: {', '.join(sorted(self.defaults)) or 'none'})"
             )
         merged = {**self.defaults, **params}
         missing = sorted(key for key, value in merged.items() if value is REQUIRED)
         if missing:
-            raise ValueError(
+            raise MaskError(
                 f"mask protocol '{self.name}': parameter(s) {', '.join(missing)} must be set in the config"
             )
         self.seed = int(seed)
@@ -114,7 +115,7 @@ def unique_ids(image_ids: Iterable[str], protocol: str) -> list[str]:
     seen: set[str] = set()
     for image_id in ids:
         if image_id in seen:
-            raise ValueError(f"mask protocol '{protocol}': image id '{image_id}' appears more than once")
+            raise MaskError(f"mask protocol '{protocol}': image id '{image_id}' appears more than once")
         seen.add(image_id)
     return ids
 
@@ -149,12 +150,12 @@ def get_protocol(masks_cfg: Any) -> MaskProtocol:
     """Build a protocol from a masks config (`{name, version, seed, ...params}`, dict or DictConfig)."""
     cfg = _to_dict(masks_cfg)
     if "name" not in cfg:
-        raise ValueError("masks config has no 'name' (one of: " + ", ".join(PROTOCOLS.names()) + ")")
+        raise MaskError("masks config has no 'name' (one of: " + ", ".join(PROTOCOLS.names()) + ")")
     name = str(cfg.pop("name"))
     cls = PROTOCOLS.get(name)
     version = cfg.pop("version", cls.version)
     if version != cls.version:
-        raise ValueError(
+        raise MaskError(
             f"masks config asks for {name} version {version!r}, but this code implements version {cls.version}; "
             "masks of another version cannot be reproduced"
         )
@@ -172,7 +173,7 @@ def _to_dict(masks_cfg: Any) -> dict[str, Any]:
         container = OmegaConf.to_container(masks_cfg, resolve=True, throw_on_missing=True)
     except MissingMandatoryValue as error:
         key = getattr(error, "full_key", None) or "a value"
-        raise ValueError(f"masks config: '{key}' must be set (it is '???' in the config)") from None
+        raise MaskError(f"masks config: '{key}' must be set (it is '???' in the config)") from None
     if not isinstance(container, dict):
-        raise ValueError(f"masks config must be a mapping, got {type(container).__name__}")
+        raise MaskError(f"masks config must be a mapping, got {type(container).__name__}")
     return dict(container)
