@@ -318,3 +318,37 @@ def _hydra_overrides() -> list[str] | None:
         return list(HydraConfig.get().overrides.task)
     except ValueError:
         return None
+
+
+# --- default benchmark and CI regression -----------------------------------------------------------
+
+
+def bench(cfg: DictConfig) -> tuple[Path, Path]:
+    """`make bench`: every zoo checkpoint + baselines x protocols, then the leaderboard."""
+    from inpaintbench.bench import run_plan
+
+    for _item, _outcome in run_plan(cfg):
+        pass
+    return report(cfg)
+
+
+def regress(cfg: DictConfig) -> None:
+    """Compare a fixed small evaluation and the tiny models' forward passes with results/golden;
+    exits with status 1 on drift. `rewrite_golden=true` rewrites the golden files instead."""
+    import datetime as dt
+
+    from inpaintbench.regression import regress as run_regression
+    from inpaintbench.report.leaderboard import git_commit, package_versions
+
+    overrides = " ".join(o for o in _hydra_overrides() or [] if o != "rewrite_golden=true")
+    versions = ", ".join(f"{k} {v}" for k, v in package_versions().items())
+    provenance = (
+        "# Golden regression results\n\n"
+        f"Written by `inpaintbench regress rewrite_golden=true {overrides}`"
+        f" on {dt.datetime.now(dt.UTC):%Y-%m-%d %H:%M} UTC at commit {git_commit(cfg.paths.repo)}.\n\n"
+        f"Packages: {versions}.\n\nCompared by `inpaintbench regress` (run by `make test`) with the "
+        "tolerances of conf/regress.yaml.\n"
+    )
+    code = run_regression(cfg, provenance)
+    if code:
+        raise SystemExit(code)

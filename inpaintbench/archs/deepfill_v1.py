@@ -53,6 +53,7 @@ Deliberate deviations from the official code:
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Mapping
 
 import torch
@@ -247,13 +248,14 @@ def _port_name_of(our_key: str) -> str:
 
 def port_key_to_ours(cnum: int = 32) -> dict[str, str]:
     """The PyTorch port's generator keys -> ours (84 entries for any cnum)."""
-    keys = DeepFillV1(cnum).state_dict().keys()
+    with torch.device("meta"):  # names only: no memory, no random numbers drawn
+        keys = DeepFillV1(cnum).state_dict().keys()
     return {_port_name_of(k): k for k in keys}
 
 
 def port_key_to_tf_name(port_key: str) -> str:
     """The TF v1.0.0 variable holding a port generator key (reference section 7)."""
-    ours = _PORT_TO_OURS.get(port_key.removeprefix("netG."))
+    ours = _port_to_ours().get(port_key.removeprefix("netG."))
     if ours is None:
         raise KeyError(f"not a DeepFill v1 generator key of the PyTorch port: {port_key}")
     _, tf_layer, param = ours.split(".")
@@ -263,7 +265,9 @@ def port_key_to_tf_name(port_key: str) -> str:
     return f"inpaint_net/{tf_layer}/{variable}"
 
 
-_PORT_TO_OURS = port_key_to_ours(8)  # key names do not depend on cnum
+@functools.cache
+def _port_to_ours() -> dict[str, str]:
+    return port_key_to_ours(8)  # key names do not depend on cnum
 
 
 def _reverse_rgb(state: dict[str, Tensor]) -> dict[str, Tensor]:
@@ -284,12 +288,12 @@ def tf_to_port_state_dict(variables: Mapping[str, Tensor]) -> dict[str, Tensor]:
 
     Only the 84 generator variables are taken; discriminator and optimiser variables are ignored.
     """
-    missing = [k for k in _PORT_TO_OURS if port_key_to_tf_name(k) not in variables]
+    missing = [k for k in _port_to_ours() if port_key_to_tf_name(k) not in variables]
     if missing:
         raise KeyError(f"TF checkpoint lacks {len(missing)} DeepFill v1 generator variables, "
                        f"e.g. {port_key_to_tf_name(missing[0])}")
     port = {}
-    for key in _PORT_TO_OURS:
+    for key in _port_to_ours():
         value = torch.as_tensor(variables[port_key_to_tf_name(key)])
         port[key] = value.permute(3, 2, 0, 1).contiguous() if key.endswith(".weight") else value
     return port
@@ -309,7 +313,7 @@ def convert_port_state_dict(raw: Mapping[str, Tensor], channel_order: str = "bgr
     state = {k: v for k, v in state.items() if not k.startswith(("localD.", "globalD.", "netD."))}
     if not any(k.startswith(_PORT_PREFIXES) for k in state):
         return dict(raw)
-    converted = {_PORT_TO_OURS.get(k, k): v for k, v in state.items()}
+    converted = {_port_to_ours().get(k, k): v for k, v in state.items()}
     if channel_order == "rgb":
         converted = _reverse_rgb(converted)
     elif channel_order != "bgr":

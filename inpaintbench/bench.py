@@ -1,0 +1,77 @@
+"""The default benchmark plan: zoo checkpoints + classical baselines x protocols, one eval each.
+
+`inpaintbench bench` and `inpaintbench regress` share it: each item becomes an ordinary eval config
+(the bench config with its model, masks and weights swapped), so a benchmark number is exactly what
+`inpaintbench eval` would print for the same model and protocol.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from omegaconf import DictConfig, OmegaConf
+
+from inpaintbench.config import CONF_DIR
+from inpaintbench.errors import InpaintbenchError
+from inpaintbench.zoo import list_zoo, verify_entry
+
+
+@dataclass(frozen=True)
+class BenchItem:
+    """One (model, protocol) evaluation: `name` is what tables show (`arch.tag` for zoo weights)."""
+
+    name: str
+    arch: str
+    protocol: str
+    weights: Path | None = None
+    args: dict[str, Any] | None = None  # a zoo card's architecture arguments override the config's
+
+
+def load_group(group: str, name: str) -> DictConfig:
+    """`conf/<group>/<name>.yaml` as a config node (group files carry no defaults lists)."""
+    path = CONF_DIR / group / f"{name}.yaml"
+    if not path.is_file():
+        known = ", ".join(sorted(p.stem for p in (CONF_DIR / group).glob("*.yaml")))
+        raise InpaintbenchError(f"no config {group}/{name}.yaml (known: {known})")
+    return OmegaConf.load(path)
+
+
+def plan(cfg: DictConfig) -> list[BenchItem]:
+    """Zoo checkpoints (if `cfg.zoo`) first, then baselines, each with every protocol."""
+    models: list[tuple[str, str, Path | None, dict[str, Any] | None]] = []
+    if cfg.zoo:
+        for entry in list_zoo(cfg.paths.models):
+            verify_entry(entry)
+            models.append((entry.name, entry.arch, entry.weights, dict(entry.card.get("args") or {})))
+    models += [(name, name, None, None) for name in cfg.baselines]
+    return [
+        BenchItem(name, arch, protocol, weights, args)
+        for name, arch, weights, args in models
+        for protocol in cfg.protocols
+    ]
+
+
+def eval_config(cfg: DictConfig, item: BenchItem) -> DictConfig:
+    """The bench config turned into the eval config of one item."""
+    model = load_group("model", item.arch)
+    if model.get("name") != item.arch:
+        raise InpaintbenchError(f"conf/model/{item.arch}.yaml names model '{model.get('name')}'")
+    item_cfg = OmegaConf.merge(cfg, {"run_name": item.name, "weights": str(item.weights) if item.weights else None})
+    if item.args is not None:
+        model.args = item.args
+    item_cfg.model = model
+    item_cfg.masks = load_group("masks", item.protocol)
+    return item_cfg
+
+
+def run_plan(cfg: DictConfig) -> Iterator[tuple[BenchItem, Any]]:
+    """Evaluate every item (resuming finished runs for free); yields (item, EvalOutcome)."""
+    from inpaintbench import tasks
+
+    items = plan(cfg)
+    for index, item in enumerate(items, 1):
+        print(f"[{index}/{len(items)}] {item.name} on {cfg.data.name} / {item.protocol}", flush=True)
+        yield item, tasks.evaluate(eval_config(cfg, item))
