@@ -15,7 +15,7 @@ def brute_force_partial_conv(x, mask, weight, bias, stride, padding, dilation):
     """The paper's rule, one window at a time, in float64: W·(X⊙M)·sum(1)/sum(M) + b, else 0."""
     x, mask, weight = (t.double().numpy() for t in (x, mask, weight))
     bias = np.zeros(weight.shape[0]) if bias is None else bias.detach().double().numpy()
-    n, c_in, h, w = x.shape
+    n, _, h, w = x.shape
     c_out, _, kh, kw = weight.shape
     mask = np.broadcast_to(mask, x.shape)
     xp = np.pad(x, ((0, 0), (0, 0), (padding, padding), (padding, padding)))
@@ -38,7 +38,9 @@ def brute_force_partial_conv(x, mask, weight, bias, stride, padding, dilation):
     return torch.from_numpy(out), torch.from_numpy(new_mask)
 
 
-@pytest.mark.parametrize(("stride", "padding", "dilation", "bias"), [(1, 1, 1, True), (2, 1, 1, False), (1, 2, 2, True)])
+@pytest.mark.parametrize(
+    ("stride", "padding", "dilation", "bias"), [(1, 1, 1, True), (2, 1, 1, False), (1, 2, 2, True)]
+)
 def test_multi_channel_matches_brute_force(stride, padding, dilation, bias):
     torch.manual_seed(0)
     layer = PartialConv2d(3, 4, 3, stride=stride, padding=padding, dilation=dilation, bias=bias, multi_channel=True)
@@ -179,5 +181,7 @@ def test_port_weights_rescaled_give_the_port_output():
     out, new_mask = layer(x, mask[:, :1])
     torch.testing.assert_close(out, ref_out, rtol=1e-5, atol=1e-5)
     assert torch.equal(new_mask, ref_mask)
-    # without the rescale the two layers differ by the window size, 3·7·7
-    assert not torch.allclose(PartialConv2d(3, 8, 7, 2, 3, multi_channel=True).requires_grad_(False)(x, mask)[0], ref_out)
+    # loading the port's weights without the rescale is off by the window size, 3·7·7
+    layer.load_state_dict({"weight": port_weight, "bias": port_bias})
+    unscaled, _ = layer(x, mask[:, :1])
+    assert not torch.allclose(unscaled, ref_out, rtol=1e-2, atol=1e-2)
