@@ -90,7 +90,7 @@ def test_tv_regions_share_the_gradient_and_hole_region_differs_at_the_border():
         comp = hole * pred + (1 - hole) * target
         total_variation(comp, hole, region).backward()
         grads[region] = pred.grad
-    n, h, w = comp.numel(), comp.shape[-2], comp.shape[-1]
+    n, w = comp.numel(), comp.shape[-1]
     # the paper's P-restricted sum and the port's whole-image mean differ by constants only
     torch.testing.assert_close(grads["dilated_hole"] * n, grads["image"] * (n // w) * (w - 1))
     # RFR's comp⊙(1-M): same in the hole interior, different where a hole pixel touches known ones
