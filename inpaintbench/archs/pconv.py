@@ -92,7 +92,13 @@ class PartialConvBlock(nn.Module):
             raise ValueError(f"unknown activation '{activation}'")
 
     def forward(self, x: Tensor, mask: Tensor) -> tuple[Tensor, Tensor]:
-        x, mask = self.conv(x, mask)
+        return self._post(*self.conv(x, mask))
+
+    def forward_masked(self, masked_x: Tensor, valid_count: Tensor) -> tuple[Tensor, Tensor]:
+        """For concatenated inputs: see `PartialConv2d.forward_masked`."""
+        return self._post(*self.conv.forward_masked(masked_x, valid_count))
+
+    def _post(self, x: Tensor, mask: Tensor) -> tuple[Tensor, Tensor]:
         if self.bn is not None:
             x = self.bn(x)
         if self.act is not None:
@@ -111,14 +117,12 @@ class PConvUNet(nn.Module):
         layer_size: int = 7,
         in_channels: int = 3,
         widths: Sequence[int] = (64, 128, 256, 512),
-        upsampling_mode: str = "nearest",
     ) -> None:
         super().__init__()
         if layer_size < 4:
             raise ValueError(f"layer_size must be at least 4, got {layer_size}")
         self.layer_size = layer_size
         self.in_channels = in_channels
-        self.upsampling_mode = upsampling_mode
         widths = tuple(int(w) for w in widths)
         channels = [in_channels] + [widths[min(level, len(widths)) - 1] for level in range(1, layer_size + 1)]
         self.channels = tuple(channels)
@@ -169,13 +173,14 @@ class PConvUNet(nn.Module):
             masks.append(m)
         h, m = features[-1], masks[-1]
         for level in range(self.layer_size, 0, -1):
-            h = F.interpolate(h, scale_factor=2, mode=self.upsampling_mode)
-            m = F.interpolate(m, scale_factor=2, mode="nearest")
+            # nearest ×2 commutes with masking: mask at the low resolution, then upsample (4× cheaper)
+            h_up = F.interpolate(h * m, scale_factor=2, mode="nearest")
+            m_up = F.interpolate(m, scale_factor=2, mode="nearest")
             skip, skip_mask = features[level - 1], masks[level - 1]
-            mask = torch.cat(
-                [m.expand(-1, h.shape[1], -1, -1), skip_mask.expand(-1, skip.shape[1], -1, -1)], dim=1
-            )
-            h, m = getattr(self, f"dec_{level}")(torch.cat([h, skip], dim=1), mask)
+            # features and masks are concatenated separately; the mask as a valid-channel count
+            masked = torch.cat([h_up, skip * skip_mask], dim=1)
+            count = m_up * h.shape[1] + skip_mask * skip.shape[1]
+            h, m = getattr(self, f"dec_{level}").forward_masked(masked, count)
         return h, m
 
 

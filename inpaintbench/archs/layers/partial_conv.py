@@ -72,6 +72,7 @@ class PartialConv2d(nn.Conv2d):
     def extra_repr(self) -> str:
         return super().extra_repr() + f", multi_channel={self.multi_channel}"
 
+    @torch.no_grad()
     def valid_channel_count(self, mask: Tensor) -> Tensor:
         """Per pixel, how many input channels are valid: (N,1,H,W) float32."""
         if mask.ndim != 4:
@@ -91,28 +92,48 @@ class PartialConv2d(nn.Conv2d):
         return mask.to(torch.float32).sum(dim=1, keepdim=True)
 
     def mask_update(self, mask: Tensor) -> tuple[Tensor, Tensor]:
-        """(ratio, new_mask), both (N,1,H',W') float32: window/sum(M) (0 in empty windows) and 1[sum(M)>0]."""
-        with torch.no_grad(), torch.autocast(device_type=mask.device.type, enabled=False):
-            count = self.valid_channel_count(mask)
-            box = torch.ones(1, 1, *self.kernel_size, device=mask.device, dtype=torch.float32)
-            window_sum = F.conv2d(count, box, None, self.stride, self.padding, self.dilation)
-            new_mask = (window_sum > 0).to(torch.float32)
+        """(ratio, new_mask), both (N,1,H',W') float32: window/sum(M) (0 in empty windows), 1[sum(M)>0]."""
+        with torch.no_grad():
+            return self.ratio_from_counts(self.valid_channel_count(mask))
+
+    def ratio_from_counts(self, count: Tensor, dtype: torch.dtype = torch.float32) -> tuple[Tensor, Tensor]:
+        """`mask_update` from a per-pixel valid-channel count (N,1,H,W), e.g. summed over concatenated groups.
+
+        Counts are summed in float32 (exact integers); the ratio is in `dtype` (float32 or wider).
+        """
+        with torch.no_grad(), torch.autocast(device_type=count.device.type, enabled=False):
+            window_sum = self._box_sum(count.to(torch.float32)).to(dtype)
+            new_mask = (window_sum > 0).to(dtype)
             ratio = self.window_size / window_sum.clamp(min=1.0) * new_mask
         return ratio, new_mask
+
+    def _box_sum(self, count: Tensor) -> Tensor:
+        """kH×kW window sums of a one-channel map with this layer's stride/padding/dilation (exact integers)."""
+        (kh, kw), (ph, pw) = self.kernel_size, self.padding
+        if self.dilation == (1, 1) and 2 * ph <= kh and 2 * pw <= kw:
+            return F.avg_pool2d(count, self.kernel_size, self.stride, self.padding, divisor_override=1)
+        box = torch.ones(1, 1, kh, kw, device=count.device, dtype=torch.float32)
+        return F.conv2d(count, box, None, self.stride, self.padding, self.dilation)
 
     def forward(self, x: Tensor, mask: Tensor | None = None) -> tuple[Tensor, Tensor]:
         """Partial convolution of `x` (N,C_in,H,W) under `mask` (1 = valid); `None` = all valid."""
         if mask is None:
-            mask = torch.ones(x.shape[0], 1, *x.shape[-2:], device=x.device, dtype=x.dtype)
-            ratio, new_mask = self.mask_update(mask)
-            masked = x
-        else:
-            if mask.shape[0] != x.shape[0] or mask.shape[-2:] != x.shape[-2:]:
-                raise ValueError(f"PartialConv2d: mask {tuple(mask.shape)} does not match input {tuple(x.shape)}")
-            ratio, new_mask = self.mask_update(mask)  # validates the mask's channels first
-            uniform = mask.shape[1] == 1 or mask.stride(1) == 0
-            masked = x * (mask[:, :1] if uniform else mask).to(x.dtype)
-        raw = F.conv2d(masked, self.weight, None, self.stride, self.padding, self.dilation)
+            mask = torch.ones(x.shape[0], 1, *x.shape[-2:], device=x.device, dtype=torch.float32)
+            return self.forward_masked(x, self.valid_channel_count(mask))
+        if mask.shape[0] != x.shape[0] or mask.shape[-2:] != x.shape[-2:]:
+            raise ValueError(f"PartialConv2d: mask {tuple(mask.shape)} does not match input {tuple(x.shape)}")
+        count = self.valid_channel_count(mask)  # validates the mask's channels first
+        uniform = mask.shape[1] == 1 or mask.stride(1) == 0
+        return self.forward_masked(x * (mask[:, :1] if uniform else mask).to(x.dtype), count)
+
+    def forward_masked(self, masked_x: Tensor, valid_count: Tensor) -> tuple[Tensor, Tensor]:
+        """The layer on input already multiplied by its mask, given the per-pixel valid-channel count.
+
+        For callers that concatenate differently masked groups (U-Net skips): mask each group, add
+        the groups' counts (channels × group mask), and skip materialising a C_in-channel mask.
+        """
+        ratio, new_mask = self.ratio_from_counts(valid_count, torch.promote_types(masked_x.dtype, torch.float32))
+        raw = F.conv2d(masked_x, self.weight, None, self.stride, self.padding, self.dilation)
         out = raw * ratio.to(raw.dtype)
         if self.bias is not None:
             out = out + self.bias.view(1, -1, 1, 1) * new_mask.to(out.dtype)
