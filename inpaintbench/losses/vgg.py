@@ -147,4 +147,4 @@ def build_vgg16_features(
     features = VGG16Features(layers)
     with torch.no_grad():
         features.load_torchvision_state_dict(raw, path)
-    return features.eval()
+    return features  # no mode-dependent layers: train/eval makes no difference
