@@ -138,7 +138,9 @@ class PConvUNet(nn.Module):
             block = PartialConvBlock(
                 channels[level] + channels[level - 1],
                 in_channels if last else channels[level - 1],
-                3, 1, 1,
+                3,
+                1,
+                1,
                 bn=not last,
                 activation=None if last else "leaky_relu",
                 bias=last,

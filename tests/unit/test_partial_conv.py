@@ -144,8 +144,11 @@ def test_uniform_mask_forms_agree_and_carry_no_gradient():
     # the mask path runs without gradient: d out / d mask is only the X⊙M product, never the ratio
     expected = torch.autograd.grad((layer(x.detach(), compact)[0]).sum(), compact)[0]
     masked_only = torch.autograd.grad(
-        torch.nn.functional.conv2d(x.detach() * compact, layer.weight.detach(), None, 1, 1).mul(
-            layer.mask_update(compact.detach())[0]).sum(), compact)[0]
+        torch.nn.functional.conv2d(x.detach() * compact, layer.weight.detach(), None, 1, 1)
+        .mul(layer.mask_update(compact.detach())[0])
+        .sum(),
+        compact,
+    )[0]
     torch.testing.assert_close(expected, masked_only)
 
 

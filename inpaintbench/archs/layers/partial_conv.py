@@ -61,8 +61,13 @@ class PartialConv2d(nn.Conv2d):
         multi_channel: bool = False,
     ) -> None:
         super().__init__(
-            in_channels, out_channels, _pair(kernel_size), stride=_pair(stride), padding=_pair(padding),
-            dilation=_pair(dilation), bias=bias,
+            in_channels,
+            out_channels,
+            _pair(kernel_size),
+            stride=_pair(stride),
+            padding=_pair(padding),
+            dilation=_pair(dilation),
+            bias=bias,
         )
         self.multi_channel = bool(multi_channel)
         kh, kw = self.kernel_size
