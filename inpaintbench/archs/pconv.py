@@ -15,6 +15,13 @@ in reference `pconv_keys.tsv`, 25,779,796 parameters, input sides multiple of 12
 (8 levels, the paper's 512×512 configuration, 32,859,732 parameters, multiple of 256) and
 `pconv_unet_tiny` (7 levels, widths 8-16-32-64, same structure, for tests and the small zoo).
 
+Mask convention: multi-channel (the paper's C×H×W mask, the port's mask_conv over all input channels),
+because a decoder layer's input concatenates features under two different masks (upsampled decoder
+mask, encoder skip mask); a single-channel layer would renormalise those layers differently. Each
+tensor's mask is identical across its channels, so it travels as one channel and the decoder passes
+the concatenation's valid-channel count (`PartialConv2d.forward_masked`); results equal the
+full-mask formulation (tested against a plain re-statement of the port's forward in float64).
+
 Official inference conventions (naoto0804 port, the released checkpoint):
 - image in [0,1] normalised with ImageNet mean/std, multiplied by the valid mask (holes = 0 in
   normalised space, i.e. the mean colour); mask **1 = valid**, 3 channels (here: one channel that

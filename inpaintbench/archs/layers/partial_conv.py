@@ -25,6 +25,10 @@ channel by C_in) and runs one single-channel box convolution. It runs once per l
 (exact integer counts, also under autocast) and without gradient. A mask that is a broadcast view
 (stride 0 over channels, as this layer returns) is recognised as channel-uniform.
 
+`forward_masked(masked_x, valid_count)` is the same layer for callers that concatenate groups with
+different masks (U-Net skips, RFR-Net's tail): they mask each group, add the groups' valid counts
+(channels × group mask) and never build the C_in-channel mask.
+
 The naoto0804 PyTorch port (`PConvUNet`, the layout of `pconv_keys.tsv`) divides by sum(M) only,
 without the window size: its weights equal ours times C_in·kH·kW. `port_weight_to_nvidia` converts.
 """
