@@ -230,7 +230,8 @@ def tiny_port_state_dict(model):
 
 def test_port_checkpoint_file_loads_through_weights_and_reproduces_outputs(tmp_path, tiny):
     path = tmp_path / "1000000.pth"
-    torch.save({"n_iter": 7, "model": tiny_port_state_dict(tiny)}, path)
+    optimizer = {"state": {}, "param_groups": []}  # the release's layout: {'n_iter', 'model', 'optimizer'}
+    torch.save({"n_iter": 7, "model": tiny_port_state_dict(tiny), "optimizer": optimizer}, path)
     fresh = create_model("pconv_unet_tiny").eval()
     load_weights(fresh, path)
     image, mask = torch.rand(1, 3, 128, 128), hole_mask(1, 128, 128, (30, 40, 90, 100))
@@ -238,8 +239,10 @@ def test_port_checkpoint_file_loads_through_weights_and_reproduces_outputs(tmp_p
     torch.testing.assert_close(fresh.inpaint(image, mask), tiny.inpaint(image, mask), rtol=1e-5, atol=1e-4)
     broken = tiny_port_state_dict(tiny)
     broken["enc_1.conv.mask_conv.weight"][0, 0, 0, 0] = 0.5
-    with pytest.raises(WeightsError, match="not all ones"):
+    with pytest.warns(UserWarning, match="1 mask_conv weights are not all ones"):
         convert_port_state_dict(broken)
+    with pytest.raises(WeightsError, match=r"unexpected key enc_1\.attention\.weight"):
+        convert_port_state_dict({**broken, "enc_1.attention.weight": torch.zeros(1)})
 
 
 def test_same_seed_gives_identical_weights_and_outputs():
