@@ -8,6 +8,9 @@ import importlib
 FAMILY_MODULES: tuple[str, ...] = (
     "inpaintbench.baselines.opencv",
     "inpaintbench.archs.pconv",
+    "inpaintbench.archs.deepfill_v1",
+    "inpaintbench.systems.deepfill_v1",
+    "inpaintbench.archs.lama",
 )
 
 _loaded = False

@@ -1,0 +1,153 @@
+"""One pass of every metric over a batch of (real, completed, mask): per-sample values + features.
+
+Per-image metrics (SSIM, PSNR, L1 whole / hole) are cheap and always recomputed. The expensive
+network outputs (Inception pool features of real and completed images, LPIPS distances) are
+cached by content hash: sha256 of the 8-bit image bytes plus the extractor's weight id, so the same
+image never goes through a network twice, across masks, runs and metric configurations.
+A backbone whose weights are missing is recorded in `unavailable` (one line naming the file and
+cache path) and its metric is skipped; the others still run.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import numpy as np
+import torch
+from torch import Tensor, nn
+
+from inpaintbench.inpainter import to_uint8
+from inpaintbench.metrics import functional as fn
+from inpaintbench.metrics.backbones import BackboneUnavailableError, build_inception_fid, build_lpips, extractor_id
+from inpaintbench.metrics.config import MetricConfig
+from inpaintbench.results import ArrayCache
+
+FEATURE_NAMES = ("inception_real", "inception_fake")
+
+
+def image_hashes(images: Tensor) -> list[str]:
+    """sha256 of each image's 8-bit HWC bytes (what a lossless PNG of it would hold)."""
+    arrays = to_uint8(images).cpu().numpy()
+    return [hashlib.sha256(a.tobytes()).hexdigest() for a in arrays]
+
+
+@dataclass
+class MetricSuite:
+    """The configured metrics and their (optional) networks; `score` is the single pass."""
+
+    config: MetricConfig
+    inception: nn.Module | None = None
+    lpips: dict[str, nn.Module] = field(default_factory=dict)
+    unavailable: dict[str, str] = field(default_factory=dict)
+    device: torch.device = field(default_factory=lambda: torch.device("cpu"))
+    cache: ArrayCache | None = None
+
+    @classmethod
+    def build(
+        cls,
+        config: MetricConfig,
+        device: str | torch.device = "cpu",
+        cache: ArrayCache | None = None,
+        inception_factory: Callable[[], nn.Module] = build_inception_fid,
+        lpips_factory: Callable[[str], nn.Module] = build_lpips,
+    ) -> MetricSuite:
+        """Build the networks from the cached weights; a missing backbone marks its metrics unavailable."""
+        device = torch.device(device)
+        suite = cls(config=config, device=device, cache=cache)
+        try:
+            suite.inception = inception_factory().to(device).eval()
+        except BackboneUnavailableError as missing:
+            suite.unavailable["fid"] = suite.unavailable["kid"] = str(missing)
+        for net in config.lpips_nets:
+            try:
+                suite.lpips[net] = lpips_factory(net).to(device).eval()
+            except BackboneUnavailableError as missing:
+                suite.unavailable[f"lpips_{net}"] = str(missing)
+        return suite
+
+    def identity(self) -> dict[str, object]:
+        """Metric config + extractor weight ids (or 'unavailable'): part of the run hash."""
+        extractors = {"inception_fid": extractor_id(self.inception) if self.inception is not None else "unavailable"}
+        for net in self.config.lpips_nets:
+            module = self.lpips.get(net)
+            extractors[f"lpips_{net}"] = extractor_id(module) if module is not None else "unavailable"
+        self._ids = extractors
+        return {"metrics": self.config.identity(), "extractors": extractors}
+
+    def _extractor_key(self, name: str) -> str:
+        if not hasattr(self, "_ids"):
+            self.identity()
+        return self._ids[name]
+
+    # -- cached network passes ---------------------------------------------------------------
+    def _cached(self, keys: list[str], compute: Callable[[list[int]], np.ndarray]) -> np.ndarray:
+        """Look every key up; compute the misses in one batch (in order) and store them."""
+        found = [self.cache.get(k) if self.cache is not None else None for k in keys]
+        misses = [i for i, value in enumerate(found) if value is None]
+        if misses:
+            fresh = compute(misses)
+            for row, i in enumerate(misses):
+                found[i] = fresh[row]
+                if self.cache is not None:
+                    self.cache.put(keys[i], fresh[row])
+        return np.stack(found)
+
+    def _inception(self, images: Tensor, hashes: list[str]) -> np.ndarray:
+        ident = self._extractor_key("inception_fid")
+        keys = [hashlib.sha256(f"inception:{ident}:{h}".encode()).hexdigest() for h in hashes]
+        first: dict[str, int] = {}
+        for i, key in enumerate(keys):
+            first.setdefault(key, i)  # an image repeated in the batch (several masks) runs once
+        order = list(first.values())
+
+        def compute(misses: list[int]) -> np.ndarray:
+            batch = images[[order[j] for j in misses]].to(self.device)
+            with torch.inference_mode():
+                out = [self.inception(chunk) for chunk in batch.split(self.config.feature_batch)]
+            return torch.cat(out).float().cpu().numpy()
+
+        values = self._cached(list(first), compute)
+        by_key = dict(zip(first, values, strict=True))
+        return np.stack([by_key[k] for k in keys]).astype(np.float32)
+
+    def _lpips(
+        self, net: str, real: Tensor, fake: Tensor, real_hashes: list[str], fake_hashes: list[str]
+    ) -> np.ndarray:
+        ident = self._extractor_key(f"lpips_{net}")
+        keys = [
+            hashlib.sha256(f"lpips:{ident}:{r}:{f}".encode()).hexdigest()
+            for r, f in zip(real_hashes, fake_hashes, strict=True)
+        ]
+
+        def compute(misses: list[int]) -> np.ndarray:
+            with torch.inference_mode():
+                values = self.lpips[net](real[misses].to(self.device), fake[misses].to(self.device))
+            return values.double().cpu().numpy().reshape(-1, 1)
+
+        return self._cached(keys, compute).reshape(-1)
+
+    # -- the pass ----------------------------------------------------------------------------
+    def score(
+        self, real: Tensor, fake: Tensor, mask: Tensor
+    ) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray], dict[str, list[str]]]:
+        """Per-sample metric values, feature arrays, and the content hashes of both images."""
+        real, fake, mask = real.cpu(), fake.cpu(), mask.cpu()
+        error = fn.mse(real, fake)
+        values: dict[str, np.ndarray] = {
+            "ssim": fn.ssim(real, fake, self.config.ssim_window, self.config.ssim_sigma).numpy(),
+            "mse": error.numpy(),
+            "psnr": fn.psnr_from_mse(error).numpy(),
+            "l1_whole": fn.l1_whole(real, fake).numpy(),
+            "l1_hole": fn.l1_hole(real, fake, mask).numpy(),
+        }
+        hashes = {"real": image_hashes(real), "completed": image_hashes(fake)}
+        for net, module in self.lpips.items():
+            if module is not None:
+                values[f"lpips_{net}"] = self._lpips(net, real, fake, hashes["real"], hashes["completed"])
+        features: dict[str, np.ndarray] = {}
+        if self.inception is not None:
+            features["inception_real"] = self._inception(real, hashes["real"])
+            features["inception_fake"] = self._inception(fake, hashes["completed"])
+        return values, features, hashes

@@ -1,0 +1,251 @@
+"""Leaderboards: every run under results/ -> a tidy CSV and a Markdown page with provenance.
+
+CSV (long format): one row per model x data x protocol x bin x metric, with value, interval, N and
+the provenance that makes the row citable (protocol id and version, weights sha256, metric config,
+run hash). Markdown: one table per (data, protocol) and metric, models x bins, the best value of
+each bin in bold, an arrow saying whether higher or lower is better; efficiency in its own table.
+"""
+
+from __future__ import annotations
+
+import csv
+import datetime as _dt
+import io
+import platform
+import subprocess
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import asdict
+from importlib import metadata
+from pathlib import Path
+from typing import Any
+
+from inpaintbench.metrics.aggregate import ALL, Summary
+from inpaintbench.metrics.config import METRIC_COLUMNS
+from inpaintbench.report.table import DECIMALS
+from inpaintbench.results import RunStore, atomic_write_text, find_runs
+
+CSV_FIELDS = [
+    "model", "data", "protocol_id", "protocol_version", "bin", "metric", "value", "ci_low", "ci_high", "std",
+    "n", "n_exact", "reliable", "note", "weights_sha256", "metrics_config", "device", "run_hash",
+]  # fmt: skip
+
+EFFICIENCY_COLUMNS = {
+    "params_m": ("Params (M)", False, 2),
+    "gflops_256": ("GFLOPs @256", False, 2),
+    "latency_ms_b1": ("CPU latency b1 (ms)", False, 1),
+    "throughput_b8": ("CPU throughput b8 (img/s)", True, 2),
+    "peak_memory_mb": ("Peak memory (MB)", False, 1),
+}
+
+PACKAGES = (
+    "inpaintbench",
+    "torch",
+    "torchvision",
+    "torchmetrics",
+    "lpips",
+    "pytorch-fid",
+    "numpy",
+    "scipy",
+    "opencv-python-headless",
+)
+
+
+def run_rows(store: RunStore) -> list[dict[str, Any]]:
+    """Tidy rows of one run (empty when the run has no summary yet)."""
+    summary_json = store.read_json("summary.json")
+    if summary_json is None:
+        return []
+    record = store.record()
+    summary = Summary.from_json(summary_json)
+    inputs = record.get("inputs", {})
+    metrics = inputs.get("metrics", {}).get("metrics", {})
+    base = {
+        "model": record["model"],
+        "data": record["data"],
+        "protocol_id": record["protocol_id"],
+        "protocol_version": inputs.get("protocol_version", ""),
+        "weights_sha256": record.get("weights_sha256") or "",
+        "metrics_config": f"{metrics.get('name', '?')}@v{metrics.get('version', '?')}",
+        "device": inputs.get("device", ""),
+        "run_hash": record["run_hash"],
+    }
+    empty = {"ci_low": None, "ci_high": None, "std": None}
+    rows = []
+    for bin_row in summary.rows:
+        for metric, cell in bin_row.cells.items():
+            rows.append({**base, "bin": bin_row.bin, "metric": metric, **asdict(cell), "note": cell.note or ""})
+        for metric, message in summary.unavailable.items():
+            if metric not in bin_row.cells:
+                cell = {"value": None, **empty, "n": bin_row.n, "n_exact": 0, "reliable": False, "note": message}
+                rows.append({**base, "bin": bin_row.bin, "metric": metric, **cell})
+    for metric, value in (store.read_json("efficiency.json") or {}).items():
+        if metric in EFFICIENCY_COLUMNS:
+            cell = {"value": value, **empty, "n": None, "n_exact": None, "reliable": True, "note": ""}
+            rows.append({**base, "bin": "-", "metric": metric, **cell})
+    return rows
+
+
+def gather(results_root: str | Path) -> list[dict[str, Any]]:
+    return [row for store in find_runs(results_root) for row in run_rows(store)]
+
+
+def _csv_value(value: Any) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, float):
+        return repr(value)
+    return str(value)
+
+
+def render_csv(rows: Iterable[Mapping[str, Any]]) -> str:
+    buffer = io.StringIO()
+    writer = csv.DictWriter(buffer, fieldnames=CSV_FIELDS, lineterminator="\n")
+    writer.writeheader()
+    for row in rows:
+        writer.writerow({k: _csv_value(row.get(k)) for k in CSV_FIELDS})
+    return buffer.getvalue()
+
+
+def _fmt(metric: str, row: Mapping[str, Any]) -> str:
+    value = row.get("value")
+    if value is None or value == "":
+        return "–"
+    digits = DECIMALS.get(metric, EFFICIENCY_COLUMNS.get(metric, ("", False, 3))[2])
+    text = f"{float(value):.{digits}f}"
+    if row.get("ci_low") not in (None, "") and row.get("ci_high") not in (None, ""):
+        text += f" [{float(row['ci_low']):.{digits}f}, {float(row['ci_high']):.{digits}f}]"
+    elif metric == "kid" and row.get("std") not in (None, ""):
+        text += f" ± {float(row['std']):.{digits}f}"
+    if int(row.get("n_exact") or 0):
+        text += f" (+{int(row['n_exact'])} exact)"
+    return text
+
+
+def _best(rows: Sequence[Mapping[str, Any]], higher_is_better: bool) -> float | None:
+    values = [
+        float(r["value"]) for r in rows if r.get("value") not in (None, "") and r.get("reliable", True) is not False
+    ]
+    if not values:
+        return None
+    return max(values) if higher_is_better else min(values)
+
+
+def render_markdown(rows: Sequence[Mapping[str, Any]], provenance: Mapping[str, Any], bin_order: Sequence[str]) -> str:
+    """The leaderboard page; a pure function of its inputs (the committed expected file tests it)."""
+    out = ["# inpaintbench leaderboard", ""]
+    out += [f"- **{key}**: {value}" for key, value in provenance.items()]
+    out.append("")
+    notes: dict[str, int] = {}
+    scored = [r for r in rows if r["metric"] in METRIC_COLUMNS]
+    groups = sorted({(r["data"], r["protocol_id"], str(r["protocol_version"])) for r in scored})
+    for data, protocol, version in groups:
+        group = [
+            r for r in scored if (r["data"], r["protocol_id"], str(r["protocol_version"])) == (data, protocol, version)
+        ]
+        out += [f"## {data} / {protocol} (protocol version {version})", ""]
+        for metric in [m for m in METRIC_COLUMNS if any(r["metric"] == m for r in group)]:
+            label, higher, _ = (*METRIC_COLUMNS[metric], None)
+            cells = [r for r in group if r["metric"] == metric]
+            bins = [b for b in [*bin_order, ALL] if any(r["bin"] == b for r in cells)]
+            bins += sorted({r["bin"] for r in cells} - set(bins))
+            models = sorted({r["model"] for r in cells})
+            out += [f"### {label} {'↑ higher is better' if higher else '↓ lower is better'}", ""]
+            out.append("| model | " + " | ".join(bins) + " |")
+            out.append("|---|" + "---|" * len(bins))
+            for model in models:
+                line = []
+                for b in bins:
+                    found = [r for r in cells if r["model"] == model and r["bin"] == b]
+                    if not found:
+                        line.append(" ")
+                        continue
+                    row = found[0]
+                    text = _fmt(metric, row)
+                    best = _best([r for r in cells if r["bin"] == b], higher)
+                    if best is not None and row.get("value") not in (None, "") and float(row["value"]) == best:
+                        text = f"**{text}**"
+                    if row.get("note"):
+                        text += f" [{notes.setdefault(str(row['note']), len(notes) + 1)}]"
+                    line.append(text)
+                out.append(f"| {model} | " + " | ".join(line) + " |")
+            ns = {b: next((r["n"] for r in cells if r["bin"] == b), "") for b in bins}
+            out.append("| N | " + " | ".join(str(ns[b]) for b in bins) + " |")
+            out.append("")
+    efficiency = [r for r in rows if r["metric"] in EFFICIENCY_COLUMNS]
+    if efficiency:
+        out += ["## Efficiency (256x256)", ""]
+        columns = [c for c in EFFICIENCY_COLUMNS if any(r["metric"] == c for r in efficiency)]
+        out.append(
+            "| model | "
+            + " | ".join(f"{EFFICIENCY_COLUMNS[c][0]} {'↑' if EFFICIENCY_COLUMNS[c][1] else '↓'}" for c in columns)
+            + " |"
+        )
+        out.append("|---|" + "---|" * len(columns))
+        for model in sorted({r["model"] for r in efficiency}):
+            line = []
+            for column in columns:
+                found = [r for r in efficiency if r["model"] == model and r["metric"] == column]
+                line.append(_fmt(column, found[0]) if found else " ")
+            out.append(f"| {model} | " + " | ".join(line) + " |")
+        out.append("")
+    if notes:
+        out += ["## Notes", ""]
+        out += [f"{number}. {text}" for text, number in sorted(notes.items(), key=lambda item: item[1])]
+        out.append("")
+    return "\n".join(out)
+
+
+def package_versions() -> dict[str, str]:
+    versions = {}
+    for name in PACKAGES:
+        try:
+            versions[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            versions[name] = "not installed"
+    return versions
+
+
+def git_commit(repo: str | Path) -> str:
+    try:
+        result = subprocess.run(
+            ["git", "-C", str(repo), "rev-parse", "HEAD"], capture_output=True, text=True, check=True
+        )
+        dirty = subprocess.run(
+            ["git", "-C", str(repo), "status", "--porcelain", "--untracked-files=no"],
+            capture_output=True,
+            text=True,
+            check=True,
+        )
+        return result.stdout.strip() + (" (dirty)" if dirty.stdout.strip() else "")
+    except (OSError, subprocess.CalledProcessError):
+        return "unknown"
+
+
+def collect_provenance(rows: Sequence[Mapping[str, Any]], repo: str | Path) -> dict[str, str]:
+    """Git commit, package versions, protocol ids and versions, weights sha256, devices, date."""
+    protocols = sorted({f"{r['protocol_id']} (v{r['protocol_version']})" for r in rows})
+    weights = sorted(
+        {f"{r['model']}: {r['weights_sha256'] or 'none (not a learned model or untrained)'}" for r in rows}
+    )
+    devices = sorted({str(r["device"]) for r in rows})
+    return {
+        "git commit": git_commit(repo),
+        "packages": ", ".join(f"{k} {v}" for k, v in package_versions().items()),
+        "python": platform.python_version(),
+        "protocols": "; ".join(protocols) or "none",
+        "metric configs": ", ".join(sorted({str(r["metrics_config"]) for r in rows})) or "none",
+        "weights sha256": "; ".join(weights) or "none",
+        "device": ", ".join(devices) or "none",
+        "date": _dt.datetime.now(_dt.UTC).strftime("%Y-%m-%d %H:%M UTC"),
+    }
+
+
+def write_leaderboard(results_root: str | Path, repo: str | Path, bin_order: Sequence[str]) -> tuple[Path, Path, int]:
+    """Write results/leaderboard.csv and results/leaderboard.md; return their paths and the run count."""
+    root = Path(results_root)
+    rows = gather(root)
+    root.mkdir(parents=True, exist_ok=True)
+    csv_path, md_path = root / "leaderboard.csv", root / "leaderboard.md"
+    atomic_write_text(csv_path, render_csv(rows))
+    atomic_write_text(md_path, render_markdown(rows, collect_provenance(rows, repo), bin_order))
+    return csv_path, md_path, len({r["run_hash"] for r in rows})

@@ -1,0 +1,255 @@
+"""The metric runner end to end with in-test stand-ins for the dataset, mask protocol and backbones:
+resume after a crash gives the identical table, bins follow the measured ratio, inputs never mix."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from inpaintbench import create_model
+from inpaintbench.metrics.config import MetricConfig
+from inpaintbench.metrics.runner import EvalContext, evaluate_context
+from inpaintbench.metrics.suite import MetricSuite
+from inpaintbench.report.compare import compare_runs
+from inpaintbench.report.table import render_summary
+from inpaintbench.results import ArrayCache, RunMismatchError, RunStore
+
+BINS = ["0-10", "10-20", "20-30", "30-40", "40-50", "50-60", "60-100"]
+
+
+def ratio_bin(ratio: float) -> str:
+    for i, name in enumerate(BINS[:-1]):
+        if ratio < (i + 1) / 10:
+            return name
+    return BINS[-1]
+
+
+@dataclass(frozen=True)
+class Sample:
+    mask_id: str
+    image_id: str
+    label: str
+
+
+class StandInProtocol:
+    """Two box masks per image; the label claims '10-20' for every mask whatever its real size."""
+
+    name, version, protocol_id = "standin", "v1", "standin@v1/seed0"
+
+    def samples(self, image_ids: list[str]) -> list[Sample]:
+        return [Sample(f"{i}:{k}", i, "10-20") for i in image_ids for k in range(2)]
+
+    def render(self, sample: Sample, height: int, width: int) -> np.ndarray:
+        side = 4 + int(hashlib.sha256(sample.mask_id.encode()).hexdigest(), 16) % 24  # 4..27 px of 32
+        mask = np.zeros((height, width), np.uint8)
+        mask[:side, : min(width, side + 2)] = 1
+        return mask
+
+
+class StandInDataset:
+    def __init__(self, n: int, broken: int | None = None) -> None:
+        self.ids = [f"img{i:02d}.png" for i in range(n)]
+        self.broken = broken
+
+    def __len__(self) -> int:
+        return len(self.ids)
+
+    def __getitem__(self, index: int) -> dict:
+        if index == self.broken:
+            return {"id": self.ids[index], "error": f"{self.ids[index]}: cannot decode image"}
+        g = torch.Generator().manual_seed(index)
+        image = torch.rand(3, 32, 32, generator=g)
+        image = torch.nn.functional.avg_pool2d(image[None], 3, 1, 1)[0]  # some spatial structure
+        return {"image": torch.round(image * 255) / 255, "id": self.ids[index]}
+
+
+class StandInInception(torch.nn.Module):
+    dims = 24
+
+    def __init__(self) -> None:
+        super().__init__()
+        g = torch.Generator().manual_seed(1)
+        self.proj = torch.nn.Parameter(torch.randn(48, self.dims, generator=g) / 7, requires_grad=False)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return torch.nn.functional.adaptive_avg_pool2d(x, 4).flatten(1) @ self.proj
+
+
+class StandInLPIPS(torch.nn.Module):
+    def __init__(self) -> None:
+        super().__init__()
+        self.scale = torch.nn.Parameter(torch.tensor(2.0), requires_grad=False)
+
+    def forward(self, real: torch.Tensor, fake: torch.Tensor) -> torch.Tensor:
+        pooled = torch.nn.functional.avg_pool2d(real - fake, 4)
+        return self.scale * pooled.abs().mean(dim=(1, 2, 3))
+
+
+class Crashing:
+    """Delegates to an inpainter and raises on the `fail_at`-th batch (an interrupted run)."""
+
+    def __init__(self, inner: object, fail_at: int) -> None:
+        self.inner, self.fail_at, self.calls = inner, fail_at, 0
+
+    def inpaint(self, image: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+        self.calls += 1
+        if self.calls == self.fail_at:
+            raise KeyboardInterrupt("simulated Ctrl-C")
+        return self.inner.inpaint(image, mask)
+
+
+CONFIG = MetricConfig(kid_subsets=5, kid_subset_size=8, bootstrap_resamples=200, fid_min_n=10)
+
+
+def context(root: Path, model: object = None, n: int = 12, broken: int | None = None) -> EvalContext:
+    suite = MetricSuite(
+        config=CONFIG,
+        inception=StandInInception(),
+        lpips={"alex": StandInLPIPS()},
+        cache=ArrayCache(root / "cache" / "features"),
+    )
+    dataset = StandInDataset(n, broken)
+    return EvalContext(
+        model=model or create_model("opencv_telea"),
+        model_name="opencv_telea",
+        model_key="opencv_telea-test",
+        dataset=dataset,
+        image_ids=list(dataset.ids),
+        protocol=StandInProtocol(),
+        suite=suite,
+        data_identity={"name": "standin", "size": 32},
+        hole_ratio=lambda m: float(np.asarray(m, np.float64).mean()),
+        ratio_bin=ratio_bin,
+        ratio_bins=BINS,
+        device=torch.device("cpu"),
+        batch_size=3,
+        shard_size=5,
+        completed_cache=ArrayCache(root / "cache" / "completed"),
+        progress=False,
+    )
+
+
+def _shard_bytes(store: RunStore) -> dict[str, bytes]:
+    return {p.name: p.read_bytes() for p in sorted(store.shard_dir.iterdir())}
+
+
+def test_resume_after_an_exception_half_way_gives_the_identical_table(tmp_path: Path) -> None:
+    whole = evaluate_context(context(tmp_path / "a"), tmp_path / "a", "standin", {"k": 1}, efficiency=False)
+
+    crashing = Crashing(create_model("opencv_telea"), fail_at=5)  # 24 samples, batches of 3 in shards of 5
+    with pytest.raises(KeyboardInterrupt):
+        evaluate_context(context(tmp_path / "b", crashing), tmp_path / "b", "standin", {"k": 1}, efficiency=False)
+    partial = RunStore(RunStore.for_key(tmp_path / "b", _key(tmp_path / "b")))
+    assert 0 < len(partial.done_shards()) < 5
+    resumed = evaluate_context(context(tmp_path / "b"), tmp_path / "b", "standin", {"k": 1}, efficiency=False)
+
+    assert resumed.store.path.relative_to(tmp_path / "b") == whole.store.path.relative_to(tmp_path / "a")
+    assert resumed.summary.to_json() == whole.summary.to_json()
+    assert _shard_bytes(resumed.store) == _shard_bytes(whole.store)
+    assert render_summary(resumed.summary) == render_summary(whole.summary)
+
+
+def _key(root: Path):
+    from inpaintbench.metrics.runner import run_key
+
+    ctx = context(root)
+    return run_key(ctx, "standin", ctx.batch_size)
+
+
+def test_rows_route_by_measured_ratio_and_keep_the_protocol_label(tmp_path: Path) -> None:
+    outcome = evaluate_context(context(tmp_path, n=6), tmp_path, "standin", {}, efficiency=False)
+    rows = list(outcome.store.iter_rows())
+    assert [r["index"] for r in rows] == list(range(12))
+    assert {r["label"] for r in rows} == {"10-20"}
+    assert len({r["bin"] for r in rows}) > 1  # measured sizes differ from the label
+    protocol = StandInProtocol()
+    for row in rows:
+        mask = protocol.render(Sample(row["mask_id"], row["image_id"], row["label"]), 32, 32)
+        assert row["hole_ratio"] == pytest.approx(mask.mean())
+        assert row["bin"] == ratio_bin(mask.mean())
+    summary = outcome.summary
+    assert [r.bin for r in summary.rows][-1] == "all"
+    assert sum(r.n for r in summary.rows[:-1]) == summary.row("all").n == 12
+    by_bin = {}
+    for row in rows:
+        by_bin.setdefault(row["bin"], []).append(row["ssim"])
+    for bin_row in summary.rows[:-1]:
+        assert bin_row.cells["ssim"].value == pytest.approx(np.mean(by_bin[bin_row.bin]), abs=1e-12)
+        assert bin_row.cells["fid"].reliable is (bin_row.n >= CONFIG.fid_min_n)
+    text = render_summary(summary)
+    for column in ("SSIM", "PSNR", "L1 (whole)", "L1 (hole)", "LPIPS-alex", "FID", "KID", "N"):
+        assert column in text
+
+
+def test_unreadable_images_become_error_rows_and_are_reported(tmp_path: Path) -> None:
+    outcome = evaluate_context(context(tmp_path, n=4, broken=1), tmp_path, "standin", {}, efficiency=False)
+    assert outcome.summary.n_errors == 2 and outcome.summary.row("all").n == 6
+    assert "cannot decode image" in render_summary(outcome.summary)
+
+
+def test_changed_input_gets_a_new_directory_and_a_tampered_record_is_refused(tmp_path: Path) -> None:
+    first = evaluate_context(context(tmp_path, n=4), tmp_path, "standin", {}, efficiency=False)
+    second = evaluate_context(context(tmp_path, n=5), tmp_path, "standin", {}, efficiency=False)
+    assert first.store.path != second.store.path
+    record = json.loads((first.store.path / "run.json").read_text())
+    record["run_hash"] = "0" * 64
+    (first.store.path / "run.json").write_text(json.dumps(record))
+    with pytest.raises(RunMismatchError, match="differs from the current"):
+        evaluate_context(context(tmp_path, n=4), tmp_path, "standin", {}, efficiency=False)
+
+
+def test_completed_images_are_reused_so_a_new_metric_config_does_not_rerun_the_model(tmp_path: Path) -> None:
+    evaluate_context(context(tmp_path, n=4), tmp_path, "standin", {}, efficiency=False)
+    counting = Crashing(create_model("opencv_telea"), fail_at=-1)
+    ctx = context(tmp_path, counting, n=4)
+    ctx.suite.config = MetricConfig(kid_subsets=3, kid_subset_size=4, bootstrap_resamples=100, fid_min_n=10)
+    outcome = evaluate_context(ctx, tmp_path, "standin", {}, efficiency=False)
+    assert counting.calls == 0
+    assert outcome.summary.row("all").n == 8
+
+
+def test_paired_comparison_of_two_runs(tmp_path: Path) -> None:
+    telea = evaluate_context(context(tmp_path, n=6), tmp_path, "standin", {}, efficiency=False)
+    ctx = context(tmp_path, create_model("opencv_ns", radius=1.0), n=6)
+    ctx.model_name, ctx.model_key = "opencv_ns", "opencv_ns-test"
+    ns = evaluate_context(ctx, tmp_path, "standin", {}, efficiency=False)
+    rows = compare_runs(telea.store, ns.store, CONFIG, BINS)
+    overall = [r for r in rows if r.bin == "all"]
+    assert {r.metric for r in overall} == {"ssim", "psnr", "l1_whole", "l1_hole", "lpips_alex"}
+    assert all(r.result.n == 12 for r in overall)
+    self_rows = compare_runs(telea.store, telea.store, CONFIG, BINS)
+    assert all(r.result.verdict == "no significant difference" and r.result.mean == 0 for r in self_rows)
+
+
+def test_evaluate_task_end_to_end_on_four_sample_images(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The real pipeline (sample data, irregular protocol, OpenCV Telea) through tasks.evaluate and
+    tasks.report; no backbone weights here, so FID/KID/LPIPS take the 'unavailable' path."""
+    from inpaintbench import tasks
+    from inpaintbench.config import compose
+
+    monkeypatch.setattr(torch.hub, "get_dir", lambda: str(tmp_path / "empty_hub"))
+    results = tmp_path / "results"
+    overrides = [f"paths.results={results}", "limit=4", "progress=false", "metrics.bootstrap.resamples=100"]
+    cfg = compose("eval", ["model=opencv_telea", "masks=irregular", "data=sample", *overrides])
+    outcome = tasks.evaluate(cfg)
+    summary = outcome.summary
+    assert summary.row("all").n == 4 * 6  # 4 images x 6 irregular buckets
+    assert set(summary.unavailable) == {"fid", "kid", "lpips_alex"}
+    assert 0 < summary.row("all").cells["ssim"].value < 1
+    rows = list(outcome.store.iter_rows())
+    assert {r["label"] for r in rows} == {"0-10", "10-20", "20-30", "30-40", "40-50", "50-60"}  # protocol's own
+    assert {r["bin"] for r in rows} <= {"0-10", "10-20", "20-30", "30-40", "40-50", "50-60", "60-100"}
+
+    again = tasks.evaluate(cfg)  # everything on disk: nothing recomputed, same table
+    assert again.summary.to_json() == summary.to_json() and again.store.path == outcome.store.path
+
+    csv_path, md_path = tasks.report(compose("report", [f"paths.results={results}"]))
+    text = md_path.read_text()
+    assert "opencv_telea" in text and "irregular" in text and "alexnet-owt-7be5be79.pth" in text
+    assert "opencv_telea" in csv_path.read_text()
