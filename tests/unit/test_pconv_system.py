@@ -1,0 +1,186 @@
+"""The reconstruction training system with PConv: overfit, checkpoint round trip, fine-tune stage, configs."""
+
+from __future__ import annotations
+
+import inspect
+import math
+from pathlib import Path
+
+import hydra
+import lightning as L
+import pytest
+import torch
+import torchvision
+from omegaconf import OmegaConf
+from torch.utils.data import DataLoader, Dataset
+
+from inpaintbench import create_model, list_models
+from inpaintbench.systems.base import SYSTEMS
+from inpaintbench.systems.reconstruction import ReconstructionSystem
+from inpaintbench.weights import WeightsError, save_safetensors
+
+CONF = Path(__file__).resolve().parents[2] / "conf"
+
+
+@pytest.fixture(scope="module")
+def standin_vgg(tmp_path_factory):
+    """A random-init VGG16 (up to pool3) in torchvision's key layout: exercises the real file loader."""
+    torch.manual_seed(5)
+    vgg = torchvision.models.vgg.make_layers(torchvision.models.vgg.cfgs["D"][:10])
+    path = tmp_path_factory.mktemp("vgg") / "vgg16_standin.pth"
+    torch.save({f"features.{k}": v for k, v in vgg.state_dict().items()}, path)
+    return str(path)
+
+
+def fixed_batch(n=2, size=72):
+    g = torch.Generator().manual_seed(0)
+    coarse = torch.rand(n, 3, size // 8, size // 8, generator=g)
+    image = torch.nn.functional.interpolate(coarse, size=(size, size), mode="bilinear", align_corners=False)
+    mask = torch.zeros(n, 1, size, size)
+    mask[0, :, 16:40, 20:44] = 1
+    mask[1, :, 30:60, 4:30] = 1  # the hole touches no border; 72 px pads to 128 by reflection
+    return {"image": image, "mask": mask, "id": [f"img{i}" for i in range(n)]}
+
+
+class Repeat(Dataset):
+    def __init__(self, batch, length):
+        self.batch, self.length = batch, length
+
+    def __len__(self):
+        return self.length
+
+    def __getitem__(self, index):
+        return self.batch
+
+
+class LossRecorder(L.Callback):
+    def __init__(self):
+        self.losses = []
+
+    def on_train_batch_end(self, trainer, module, outputs, batch, batch_idx):
+        self.losses.append(float(outputs["loss"]))
+
+
+def trainer(tmp_path, steps, callbacks=()):
+    return L.Trainer(
+        max_steps=steps,
+        accelerator="cpu",
+        devices=1,
+        logger=False,
+        enable_checkpointing=False,
+        enable_progress_bar=False,
+        enable_model_summary=False,
+        default_root_dir=tmp_path,
+        callbacks=list(callbacks),
+    )
+
+
+def loader(steps):
+    return DataLoader(Repeat(fixed_batch(), steps), batch_size=None)
+
+
+def test_a_few_steps_on_one_batch_lower_the_loss_and_checkpoint_round_trips(tmp_path, standin_vgg):
+    torch.manual_seed(0)
+    # every loss term active; one cheap VGG tap (relu1_1) keeps the CPU test in seconds
+    system = ReconstructionSystem(
+        "pconv_unet_tiny", lr=1e-3, perceptual_layers=["relu1_1"], perceptual_weights=standin_vgg
+    )
+    recorder = LossRecorder()
+    fit = trainer(tmp_path, 15, [recorder])
+    fit.fit(system, loader(15))
+    first, last = recorder.losses[0], sum(recorder.losses[-3:]) / 3
+    assert all(math.isfinite(v) for v in recorder.losses)
+    assert last < 0.7 * first, recorder.losses
+
+    path = tmp_path / "last.ckpt"
+    fit.save_checkpoint(path)
+    checkpoint = torch.load(path, map_location="cpu", weights_only=True)
+    hparams = checkpoint["hyper_parameters"]
+    assert hparams["arch"] == "pconv_unet_tiny" and hparams["perceptual_backbone"] == "vgg16"
+    assert not any(k.startswith("criterion.") for k in checkpoint["state_dict"])  # VGG is not stored
+    rebuilt = SYSTEMS.get("pconv")(**hparams)
+    rebuilt.load_state_dict(checkpoint["state_dict"], strict=True)
+    image, mask = fixed_batch()["image"], fixed_batch()["mask"]
+    system.eval()
+    rebuilt.eval()
+    assert torch.equal(rebuilt.generator.inpaint(image, mask), system.generator.inpaint(image, mask))
+    assert rebuilt.loss_weights() == {"valid": 1.0, "hole": 6.0, "perceptual": 0.05, "style": 120.0, "tv": 0.1}
+
+
+def test_finetune_freezes_encoder_batchnorm_statistics_only(tmp_path):
+    torch.manual_seed(0)
+    system = ReconstructionSystem("pconv_unet_tiny", stage="finetune", perceptual_backbone="none")
+    optimizer = system.configure_optimizers()
+    assert optimizer.param_groups[0]["lr"] == 5e-5
+    system.train()
+    net = system.generator.net
+    assert not net.enc_2.bn.training and not net.enc_7.bn.training
+    assert net.dec_2.bn.training and net.dec_7.bn.training
+    before = {name: m.running_mean.clone() for name, m in net.named_modules() if isinstance(m, torch.nn.BatchNorm2d)}
+    loss = system.compute_losses(fixed_batch())["total"]
+    loss.backward()
+    after = {name: m.running_mean for name, m in net.named_modules() if isinstance(m, torch.nn.BatchNorm2d)}
+    assert all(torch.equal(before[n], after[n]) for n in before if n.startswith("enc_"))
+    assert all(not torch.equal(before[n], after[n]) for n in before if n.startswith("dec_"))
+    assert net.enc_3.bn.weight.grad is not None and net.enc_3.bn.weight.grad.abs().sum() > 0  # γ/β still train
+    # the other reading: freeze γ/β too; they leave the optimiser
+    strict = ReconstructionSystem(
+        "pconv_unet_tiny", stage="finetune", perceptual_backbone="none", freeze_bn_affine=True
+    )
+    trainable = {id(p) for group in strict.configure_optimizers().param_groups for p in group["params"]}
+    assert id(strict.generator.net.enc_3.bn.weight) not in trainable
+    assert id(strict.generator.net.dec_3.bn.weight) in trainable
+    # RFR's scope: every BatchNorm
+    every = ReconstructionSystem("pconv_unet_tiny", stage="finetune", perceptual_backbone="none", finetune_bn_scope="*")
+    every.train()
+    assert not every.generator.net.dec_2.bn.training
+    # stage train freezes nothing
+    plain = ReconstructionSystem("pconv_unet_tiny", perceptual_backbone="none").train()
+    assert plain.generator.net.enc_2.bn.training and plain.configure_optimizers().param_groups[0]["lr"] == 2e-4
+
+
+def test_backbone_choice_is_explicit(tmp_path, monkeypatch):
+    monkeypatch.setenv("TORCH_HOME", str(tmp_path))
+    with pytest.raises(WeightsError, match=r"vgg16-397923af\.pth.*'none'"):
+        ReconstructionSystem("pconv_unet_tiny")
+    off = ReconstructionSystem("pconv_unet_tiny", perceptual_backbone="none")
+    assert off.hparams.perceptual_backbone == "none"
+    assert off.loss_weights() == {"valid": 1.0, "hole": 6.0, "perceptual": 0.0, "style": 0.0, "tv": 0.1}
+    terms = off.compute_losses(fixed_batch())
+    assert terms["perceptual"].item() == 0.0 and terms["style"].item() == 0.0
+    with pytest.raises(ValueError, match="unknown perceptual backbone"):
+        ReconstructionSystem("pconv_unet_tiny", perceptual_backbone="vgg19")
+    with pytest.raises(ValueError, match="unknown training stage"):
+        ReconstructionSystem("pconv_unet_tiny", stage="fine-tune", perceptual_backbone="none")
+
+
+def test_init_weights_load_when_fitting_starts(tmp_path):
+    torch.manual_seed(1)
+    source = create_model("pconv_unet_tiny")
+    path = tmp_path / "pconv_unet_tiny.train.safetensors"
+    save_safetensors(source.state_dict(), path)
+    system = ReconstructionSystem("pconv_unet_tiny", perceptual_backbone="none", init_weights=str(path))
+    assert not torch.equal(system.generator.net.enc_1.conv.weight, source.net.enc_1.conv.weight)
+    system.setup("fit")
+    assert all(torch.equal(v, source.state_dict()[k]) for k, v in system.generator.state_dict().items())
+
+
+@pytest.mark.parametrize("name", ["pconv_unet", "pconv_unet_512", "pconv_unet_tiny"])
+def test_model_configs_compose_and_match_the_recipe(name):
+    with hydra.initialize_config_dir(config_dir=str(CONF), version_base="1.3"):
+        cfg = hydra.compose(overrides=[f"+model={name}"])
+    model = OmegaConf.to_container(cfg.model, resolve=True)
+    assert model["name"] == name
+    assert name in list_models("pconv_*")  # registered; the full models are built in test_pconv.py
+    system = dict(model["system"])
+    assert SYSTEMS.get(system.pop("name")) is ReconstructionSystem
+    accepted = set(inspect.signature(ReconstructionSystem.__init__).parameters)
+    assert set(system) <= accepted
+    assert (system["lr"], system["finetune_lr"]) == (2e-4, 5e-5)
+    weights = [system[f"{k}_weight"] for k in ("valid", "hole", "perceptual", "style", "tv")]
+    assert weights == [1.0, 6.0, 0.05, 120.0, 0.1]
+    assert system["perceptual_layers"] == ["pool1", "pool2", "pool3"]
+    assert model["train_masks"]["name"] == "irregular_strokes"
+    if name == "pconv_unet_tiny":
+        built = ReconstructionSystem(arch=name, arch_args=model["args"], **{**system, "perceptual_backbone": "none"})
+        assert sum(p.numel() for p in built.generator.parameters()) == 405_076
