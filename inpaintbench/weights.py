@@ -22,10 +22,12 @@ from safetensors.torch import load_file as _load_safetensors
 from safetensors.torch import save_file as _save_safetensors
 from torch import Tensor, nn
 
+from inpaintbench.errors import InpaintbenchError
+
 _CHUNK = 1 << 20
 
 
-class WeightsError(RuntimeError):
+class WeightsError(InpaintbenchError):
     """A weight file that cannot be used; the message names the file and the problem in one line."""
 
 

@@ -1,0 +1,38 @@
+"""Config composition shared by the CLI, the tests and the Python API.
+
+The Hydra YAML lives in the repository's top-level `conf/`; `${ib.repo:}` resolves to the repository
+root so configs can point at the embedded sample data wherever the command is started.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from hydra import compose as _hydra_compose
+from hydra import initialize_config_dir
+from omegaconf import DictConfig, OmegaConf
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+CONF_DIR = REPO_ROOT / "conf"
+
+
+def register_resolvers() -> None:
+    """Idempotent: `${ib.repo:}` -> repository root."""
+    if not OmegaConf.has_resolver("ib.repo"):
+        OmegaConf.register_new_resolver("ib.repo", lambda: str(REPO_ROOT))
+
+
+def compose(config_name: str, overrides: Sequence[str] = ()) -> DictConfig:
+    """Compose `conf/<config_name>.yaml` with overrides, outside of `@hydra.main` (tests, API)."""
+    register_resolvers()
+    with initialize_config_dir(config_dir=str(CONF_DIR), version_base="1.3"):
+        return _hydra_compose(config_name=config_name, overrides=list(overrides))
+
+
+def to_plain(node: Any) -> Any:
+    """DictConfig/ListConfig -> plain dicts and lists (what checkpoints and cards may hold)."""
+    if isinstance(node, DictConfig) or OmegaConf.is_list(node):
+        return OmegaConf.to_container(node, resolve=True)
+    return node

@@ -1,0 +1,146 @@
+"""Plain functions behind every CLI command; the tests call these directly.
+
+Each takes a composed config (or plain arguments for the file-oriented commands) and returns
+something inspectable; printing is limited to what a user of the command needs to see.
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from omegaconf import DictConfig
+
+from inpaintbench.errors import InpaintbenchError
+
+log = logging.getLogger(__name__)
+
+
+# --- one image -------------------------------------------------------------------------------
+
+
+def inpaint_file(
+    model: str,
+    image: str | Path,
+    mask: str | Path,
+    out: str | Path,
+    weights: str | Path | None = None,
+    mask_polarity: str = "hole_white",
+    mask_threshold: float = 0.5,
+    device: str = "cpu",
+    model_args: dict[str, Any] | None = None,
+) -> Path:
+    """Inpaint one image with one mask file and save the 8-bit composite as PNG."""
+    from PIL import Image
+
+    from inpaintbench import create_model, load_weights
+    from inpaintbench.data import read_image
+    from inpaintbench.inpainter import complete, to_uint8
+    from inpaintbench.masks import read_mask
+
+    picture = read_image(image)[None]
+    hole = read_mask(mask, polarity=mask_polarity, threshold=mask_threshold)
+    if hole.shape != tuple(picture.shape[-2:]):
+        raise InpaintbenchError(
+            f"{mask}: mask is {hole.shape[1]}x{hole.shape[0]}, image {image} is {picture.shape[-1]}x{picture.shape[-2]}"
+        )
+    hole_t = torch.from_numpy(hole.astype(np.float32))[None, None]
+    inpainter = create_model(model, **(model_args or {}))
+    if isinstance(inpainter, torch.nn.Module):
+        if weights:
+            load_weights(inpainter, weights)
+        inpainter.eval().to(device)
+    elif weights:
+        raise InpaintbenchError(f"model '{model}' is not learned and takes no weights ({weights})")
+    pred = inpainter.inpaint(picture.to(device), hole_t.to(device)).cpu()
+    result = complete(picture, hole_t, pred)
+    out = Path(out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    Image.fromarray(to_uint8(result)[0].numpy()).save(out)
+    log.info("wrote %s (%d hole pixels, %.1f %% of the image)", out, int(hole.sum()), 100 * hole.mean())
+    return out
+
+
+# --- fixed mask sets ---------------------------------------------------------------------------
+
+
+def masks_make(cfg: DictConfig) -> Path:
+    """Write a fixed mask set (PNGs + manifest.json) for the configured protocol."""
+    from inpaintbench.masks import make_masks
+
+    image_ids = None
+    if cfg.use_data:
+        from inpaintbench.data import build_dataset
+
+        image_ids = build_dataset(cfg.data).ids
+    out = Path(cfg.out)
+    manifest = make_masks(
+        cfg.masks, out, count=int(cfg.count), image_ids=image_ids, height=int(cfg.height), width=int(cfg.width)
+    )
+    print(f"wrote {len(manifest['files'])} masks of {manifest['protocol_id']} to {out}")
+    return out
+
+
+def masks_check(root: str | Path) -> bool:
+    """Verify every manifest under `root`: file sha256 and measured hole ratio. True when all pass."""
+    from inpaintbench.masks import check_masks
+
+    root = Path(root)
+    manifests = [root] if (root / "manifest.json").exists() else sorted(p.parent for p in root.rglob("manifest.json"))
+    if not manifests:
+        raise InpaintbenchError(f"{root}: no manifest.json found")
+    ok = True
+    for folder in manifests:
+        problems = check_masks(folder)
+        status = "ok" if not problems else f"{len(problems)} problem(s)"
+        print(f"{folder}: {status}")
+        for problem in problems:
+            print(f"  {problem}")
+        ok = ok and not problems
+    return ok
+
+
+# --- training and the zoo ------------------------------------------------------------------------
+
+
+def train(cfg: DictConfig) -> Any:
+    """Train or resume `cfg.model` and export its generator to the zoo layout."""
+    from inpaintbench.training import reproduce_command
+    from inpaintbench.training import train as run_training
+
+    overrides = _hydra_overrides()
+    command = reproduce_command(overrides) if overrides is not None else None
+    entry = run_training(cfg, command=command)
+    if entry is not None:
+        print(f"exported {entry.weights} (sha256 {entry.card['sha256'][:12]}, {entry.card['steps']} steps)")
+    return entry
+
+
+def zoo(models_dir: str | Path | None = None) -> list[Any]:
+    """Print the zoo: every checkpoint in models/ with arch, steps, size and card summary."""
+    from inpaintbench.zoo import list_zoo
+
+    entries = list_zoo(models_dir)
+    if not entries:
+        print("no checkpoints in models/")
+    for entry in entries:
+        card = entry.card
+        size_mb = entry.weights.stat().st_size / 1e6
+        print(
+            f"{entry.name:<32} arch={entry.arch:<18} params={card.get('parameters', '?'):>9} "
+            f"steps={card.get('steps', '?'):>6} {size_mb:5.1f} MB  sha256={str(card.get('sha256'))[:12]}"
+        )
+    return entries
+
+
+def _hydra_overrides() -> list[str] | None:
+    """The overrides of the running Hydra job (recorded in model cards), or None outside Hydra."""
+    try:
+        from hydra.core.hydra_config import HydraConfig
+
+        return list(HydraConfig.get().overrides.task)
+    except ValueError:
+        return None

@@ -1,0 +1,131 @@
+"""`inpaintbench train`: build the paper's recipe (a registered LightningModule) and run Lightning.
+
+The run directory is a pure function of (model, tag), so rerunning the same command resumes from
+`checkpoints/last.ckpt`. Training ends with the generator exported to the zoo layout
+(`<models>/<model>.<tag>.safetensors` + card), ready for `inpaintbench eval weights=...`.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import platform
+import shlex
+import time
+from pathlib import Path
+from typing import Any
+
+import lightning as L
+import torch
+from lightning.pytorch.callbacks import ModelCheckpoint, TQDMProgressBar
+from lightning.pytorch.loggers import CSVLogger
+from omegaconf import DictConfig
+
+from inpaintbench.config import to_plain
+from inpaintbench.errors import InpaintbenchError
+from inpaintbench.systems.base import SYSTEMS, InpaintingSystem
+from inpaintbench.weights import sha256_file
+from inpaintbench.zoo import ZooEntry, export_generator
+
+
+def build_system(model_cfg: DictConfig | dict) -> InpaintingSystem:
+    """`conf/model/<name>.yaml` -> the registered LightningModule, from plain values only."""
+    model = to_plain(model_cfg)
+    if not model.get("system"):
+        raise InpaintbenchError(f"model '{model['name']}' has no training recipe (system) in its config")
+    system_args = dict(model["system"])
+    system_name = system_args.pop("name")
+    from inpaintbench.catalog import load_families
+
+    load_families()
+    return SYSTEMS.get(system_name)(arch=model["name"], arch_args=dict(model.get("args") or {}), **system_args)
+
+
+def run_dir_for(cfg: DictConfig) -> Path:
+    return Path(cfg.paths.train_runs) / f"{cfg.model.name}.{cfg.tag}"
+
+
+def train(cfg: DictConfig, command: str | None = None) -> ZooEntry | None:
+    """Train (or resume) and export; returns the exported zoo entry (None when export is off)."""
+    from inpaintbench.data import InpaintDataModule
+
+    L.seed_everything(int(cfg.seed), workers=True)
+    system = build_system(cfg.model)
+    datamodule = InpaintDataModule(
+        data=cfg.data,
+        train_masks=to_plain(cfg.model.train_masks),
+        batch_size=int(cfg.batch_size),
+        num_workers=int(cfg.num_workers),
+        seed=int(cfg.seed),
+    )
+    run_dir = run_dir_for(cfg)
+    checkpoints = ModelCheckpoint(
+        dirpath=run_dir / "checkpoints",
+        save_last=True,
+        save_top_k=0,
+        every_n_train_steps=int(cfg.trainer.checkpoint_every),
+    )
+    trainer = L.Trainer(
+        accelerator=cfg.trainer.accelerator,
+        devices=cfg.trainer.devices,
+        strategy=cfg.trainer.strategy,
+        precision=cfg.trainer.precision,
+        max_steps=int(cfg.trainer.max_steps),
+        deterministic=cfg.trainer.deterministic,
+        log_every_n_steps=int(cfg.trainer.log_every),
+        default_root_dir=str(run_dir),
+        logger=CSVLogger(str(run_dir), name="logs"),
+        callbacks=[checkpoints, TQDMProgressBar(refresh_rate=int(cfg.trainer.progress_every))],
+        enable_model_summary=False,
+        num_sanity_val_steps=0,
+        limit_val_batches=0,
+    )
+    last = run_dir / "checkpoints" / "last.ckpt"
+    resume_from = str(last) if cfg.resume and last.exists() else None
+    started = time.perf_counter()
+    trainer.fit(system, datamodule=datamodule, ckpt_path=resume_from)
+    wall = time.perf_counter() - started
+    _record_wall_time(run_dir, wall)
+    if not cfg.export or trainer.global_rank != 0:
+        return None
+    card = _card(cfg, system, trainer.global_step, run_dir, command)
+    return export_generator(system.generator_state_dict(), Path(cfg.paths.models), cfg.model.name, cfg.tag, card)
+
+
+def _record_wall_time(run_dir: Path, seconds: float) -> None:
+    """Wall time accumulates over resumed sessions, so the card reports the whole training."""
+    path = run_dir / "wall_time.json"
+    previous = json.loads(path.read_text())["seconds"] if path.exists() else 0.0
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps({"seconds": previous + seconds}))
+
+
+def _card(cfg: DictConfig, system: InpaintingSystem, steps: int, run_dir: Path, command: str | None) -> dict[str, Any]:
+    manifest = Path(str(cfg.data.get("manifest") or ""))
+    wall = json.loads((run_dir / "wall_time.json").read_text())["seconds"]
+    return {
+        "args": to_plain(cfg.model.args) or {},
+        "system": to_plain(cfg.model.system),
+        "losses": system.loss_weights(),
+        "train_masks": to_plain(cfg.model.train_masks),
+        "data": {
+            "name": cfg.data.name,
+            "root": str(cfg.data.root),
+            "manifest_sha256": sha256_file(manifest) if manifest.is_file() else None,
+        },
+        "steps": int(steps),
+        "batch_size": int(cfg.batch_size),
+        "seed": int(cfg.seed),
+        "wall_time_s": round(wall, 1),
+        "device": f"{cfg.trainer.accelerator} ({platform.processor() or platform.machine()}, "
+        f"{torch.get_num_threads()} threads)",
+        "torch": torch.__version__,
+        "lightning": L.__version__,
+        "parameters": sum(p.numel() for p in system.generator.parameters()),
+        "created": dt.datetime.now(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
+        "command": command or f"inpaintbench train model={cfg.model.name} tag={cfg.tag}",
+    }
+
+
+def reproduce_command(overrides: list[str]) -> str:
+    return "inpaintbench train " + " ".join(shlex.quote(o) for o in overrides)

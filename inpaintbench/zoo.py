@@ -1,0 +1,76 @@
+"""The model zoo: exported generator weights (`models/<arch>.<tag>.safetensors`) and their cards.
+
+A card is the YAML beside the weights that says what they are: architecture and arguments, training
+data (with its manifest hash), steps, wall time, active losses and weights, seed, sha256, and the
+command that reproduces them. `inpaintbench zoo` lists the cards.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from inpaintbench.config import REPO_ROOT
+from inpaintbench.errors import InpaintbenchError
+from inpaintbench.weights import save_safetensors, sha256_file
+
+DEFAULT_MODELS_DIR = REPO_ROOT / "models"
+
+
+@dataclass(frozen=True)
+class ZooEntry:
+    """One checkpoint in models/: `arch.tag` plus its card."""
+
+    weights: Path
+    card: dict[str, Any]
+
+    @property
+    def name(self) -> str:
+        return self.weights.name.removesuffix(".safetensors")
+
+    @property
+    def arch(self) -> str:
+        return str(self.card["arch"])
+
+
+def card_path(weights: Path) -> Path:
+    return weights.with_name(weights.name.removesuffix(".safetensors") + ".yaml")
+
+
+def export_generator(state_dict: dict, out_dir: Path, arch: str, tag: str, card: dict[str, Any]) -> ZooEntry:
+    """Write `<arch>.<tag>.safetensors` and its card; the card records the file's sha256."""
+    weights = Path(out_dir) / f"{arch}.{tag}.safetensors"
+    sha = save_safetensors(state_dict, weights, metadata={"arch": arch, "tag": tag})
+    full_card = {"arch": arch, "tag": tag, **card, "sha256": sha, "file": weights.name}
+    card_file = card_path(weights)
+    tmp = card_file.with_name(card_file.name + ".tmp")
+    tmp.write_text(yaml.safe_dump(full_card, sort_keys=False))
+    tmp.replace(card_file)
+    return ZooEntry(weights, full_card)
+
+
+def list_zoo(models_dir: str | Path | None = None) -> list[ZooEntry]:
+    """Every `*.safetensors` with a card in `models_dir`, sorted by name; a missing card is an error."""
+    root = Path(models_dir) if models_dir else DEFAULT_MODELS_DIR
+    entries = []
+    for weights in sorted(root.glob("*.safetensors")):
+        card_file = card_path(weights)
+        if not card_file.exists():
+            raise InpaintbenchError(f"{weights}: no card {card_file.name} beside it")
+        card = yaml.safe_load(card_file.read_text())
+        if not isinstance(card, dict) or "arch" not in card:
+            raise InpaintbenchError(f"{card_file}: not a model card (no 'arch')")
+        entries.append(ZooEntry(weights, card))
+    return entries
+
+
+def verify_entry(entry: ZooEntry) -> None:
+    """The weights on disk are the ones the card describes."""
+    actual = sha256_file(entry.weights)
+    if actual != entry.card.get("sha256"):
+        raise InpaintbenchError(
+            f"{entry.weights}: sha256 {actual[:12]} differs from its card's {entry.card.get('sha256')}"
+        )
