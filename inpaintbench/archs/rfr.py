@@ -176,9 +176,11 @@ class RFRNet(LearnedInpainter):
     def network_forward(self, masked_image: Tensor, valid: Tensor) -> Tensor:
         """Official `RFRNet.forward`: masked image and its (B,3,H,W) 1 = valid mask -> raw RGB output."""
         x, m = self.head(masked_image, valid)
-        feature_sum, mask_sum, count = x * m, m, 1
+        # The feature masks repeat one channel, so one channel of each carries the weights.
+        feature_sum, mask_sum, count = x * m[:, :1], m[:, :1], 1
         for features, mask in self.reason(x, m):
-            feature_sum, mask_sum, count = feature_sum + features * mask, mask_sum + mask, count + 1
+            feature_sum = feature_sum + features * mask[:, :1]
+            mask_sum, count = mask_sum + mask[:, :1], count + 1
         merged = (feature_sum / count) / (mask_sum / count + MERGE_EPS)
         return self.tail(merged, mask, masked_image, valid)
 
@@ -201,7 +203,7 @@ class RFRNet(LearnedInpainter):
 
     def tail(self, merged: Tensor, last_mask: Tensor, masked_image: Tensor, valid: Tensor) -> Tensor:
         x = F.leaky_relu(self.bn3(self.Tconv(merged)), SLOPE_OUTER)
-        m = F.interpolate(last_mask, scale_factor=2, mode="nearest")
+        m = F.interpolate(last_mask[:, :1], scale_factor=2, mode="nearest").expand(-1, last_mask.shape[1], -1, -1)
         x, _ = self.tail1(torch.cat([masked_image, x], dim=1), torch.cat([valid, m], dim=1))
         x = F.leaky_relu(x, SLOPE_OUTER)
         return self.out(torch.cat([x, self.tail2(x)], dim=1))
