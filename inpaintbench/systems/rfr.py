@@ -188,14 +188,16 @@ class RFRSystem(InpaintingSystem):
     def loss_weights(self) -> dict[str, float]:
         return self.criterion.active_weights()
 
-    def train(self, mode: bool = True) -> RFRSystem:
-        """Fine-tuning keeps every BatchNorm of the generator in eval mode (frozen running statistics)."""
-        super().train(mode)
-        if mode and self.hparams.stage == "finetune":
-            for module in self.generator.modules():
-                if isinstance(module, nn.modules.batchnorm._BatchNorm):
-                    module.eval()
-        return self
+    def freeze_batchnorm(self) -> None:
+        """Fine-tuning: every BatchNorm of the generator in eval mode (running statistics frozen; affine trains)."""
+        for module in self.generator.modules():
+            if isinstance(module, nn.modules.batchnorm._BatchNorm):
+                module.eval()
+
+    def on_train_batch_start(self, batch: Any, batch_idx: int) -> None:
+        # Lightning keeps whatever mode the modules are in, so the freeze is re-applied before every batch.
+        if self.hparams.stage == "finetune":
+            self.freeze_batchnorm()
 
     def training_step(self, batch: dict[str, Any], batch_idx: int) -> Tensor:
         image, mask = batch["image"], batch["mask"]
