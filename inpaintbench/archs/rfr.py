@@ -21,8 +21,9 @@ Official inference conventions (handled in `predict`; callers use the DESIGN.md 
 - image in [0,1], no mean/std normalisation; mask 1 = valid (ours is 1 = hole: `predict` inverts);
 - network input = image * valid mask (holes black), mask as 3 identical channels, no mask channel;
 - output: raw 3x3 conv, no activation; `inpaint` clamps to [0,1] (the official `save_image` clamps);
-- H and W must be multiples of 16; we pad bottom/right by replication (`pad_mode`), with the padded
-  strip taking the mask value of the edge it continues, and crop back.
+- H and W must be multiples of 16; the official code never pads (its test path squares and resizes
+  to 256). We pad bottom/right by replication (`pad_mode`), image and mask alike, so the padded strip
+  is known or hole like the edge it continues, and crop back; replication works for any size.
 
 State dict: our key layout *is* the official one (`Pconv1.weight`, ..., `RFRModule.att.att.ratio`,
 `out.weight`; 114 keys, 31,224,065 parameters), so the converter only unwraps the official
@@ -31,7 +32,9 @@ checkpoint file (`{'n_iter', 'generator', 'optimizer_G'}`) and loads strictly; t
 
 Deliberate deviations from the official `modules/RFRNet.py` (none changes the function computed):
 - Merging accumulates sum(X*M) and sum(M) over iterations instead of stacking 7 tensors, then takes
-  the same mean(X*M) / (mean(M) + 1e-7); equal up to float summation order, less memory.
+  the same mean(X*M) / (mean(M) + 1e-7); equal up to float summation order (tested), less memory.
+  The 64-channel feature masks repeat one channel (they come from multi-channel partial convs over
+  channel-uniform masks), so one channel is carried through merging and the nearest x2 upsampling.
 - The attention's score history is passed explicitly through the loop (see layers/kca.py), not
   reset through module attributes; the official `train(finetune=...)` override (which returns None,
   breaking `.eval()` chaining) is not copied: the training system freezes BatchNorm for fine-tuning.

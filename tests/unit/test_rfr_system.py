@@ -14,6 +14,7 @@ from torch.utils.data import DataLoader, Dataset
 from inpaintbench.catalog import load_families
 from inpaintbench.systems.base import SYSTEMS
 from inpaintbench.systems.rfr import VGG16_FILE, PoolFeatures, RFRLoss, RFRSystem, build_perceptual_backbone
+from inpaintbench.training import build_system
 from inpaintbench.weights import WeightsError
 
 CONF_MODEL = Path(__file__).resolve().parents[2] / "conf" / "model"
@@ -197,6 +198,8 @@ def test_model_configs_build_the_system() -> None:
         recipe = {k: v for k, v in cfg["system"].items() if k != "name"}
         assert recipe["perceptual_backbone"] == "vgg16"
         assert (recipe["lr"], recipe["finetune_lr"]) == (2e-4, 5e-5)
-        if name == "rfr_net_tiny":
-            built = SYSTEMS.get("rfr")(arch=name, arch_args=cfg["args"], **{**recipe, "perceptual_backbone": "none"})
-            assert built.loss_weights()["hole"] == 6.0 and built.loss_weights()["tv"] == 0.1
+        if name == "rfr_net_tiny":  # through the training task's own builder
+            cfg["system"]["perceptual_backbone"] = "none"
+            built = build_system(cfg)
+            assert isinstance(built, RFRSystem) and built.generator.iterations == 6
+            assert built.loss_weights() == {"valid": 1.0, "hole": 6.0, "perceptual": 0.0, "style": 0.0, "tv": 0.1}
