@@ -7,6 +7,7 @@ import importlib
 #: Modules whose import registers models in `inpainter.MODELS`. A new family adds one line.
 FAMILY_MODULES: tuple[str, ...] = (
     "inpaintbench.baselines.opencv",
+    "inpaintbench.archs.lama",
     "inpaintbench.archs.rfr", "inpaintbench.systems.rfr",
 )
 

@@ -136,6 +136,67 @@ def zoo(models_dir: str | Path | None = None) -> list[Any]:
     return entries
 
 
+# --- official releases (inpaintbench.release) -----------------------------------------------------
+
+
+def weights_releases() -> list[dict[str, Any]]:
+    """Known official releases per model and whether each is present in the torch hub cache."""
+    from inpaintbench.release.catalog import RELEASES, cached_path
+
+    rows = []
+    for name in RELEASES.names():
+        release = RELEASES.get(name)
+        path = cached_path(release)
+        rows.append(
+            {
+                "release": name,
+                "model": release.model,
+                "dataset": release.dataset,
+                "files": list(release.files),
+                "licence": release.licence,
+                "download": "manual" if release.manual else "direct",
+                "where": release.url or release.published_at,
+                "sha256": release.sha256 or "unknown",
+                "path": str(path),
+                "present": path.exists(),
+                "notes": release.notes,
+            }
+        )
+    return rows
+
+
+def print_releases(rows: list[dict[str, Any]]) -> None:
+    """The release part of `inpaintbench weights`: one line per release, then where to put it."""
+    for row in rows:
+        state = "present" if row["present"] else f"missing ({row['download']} download)"
+        print(f"{row['release']:<24} {row['model']:<13} {row['dataset']:<30} {row['licence'][:40]:<40} {state}")
+        print(f"    from {row['where']}")
+        print(f"    file {row['path']}  sha256 {row['sha256']}")
+
+
+def weights_fetch(name: str, cache_dir: str | Path | None = None) -> Path:
+    """Download a release with a direct URL (release id, or model name with one such release)."""
+    from inpaintbench.release.catalog import find_release
+    from inpaintbench.release.fetch import fetch_release
+
+    path = fetch_release(find_release(name), cache_dir=Path(cache_dir) if cache_dir else None)
+    print(f"{name}: {path}")
+    return path
+
+
+def weights_convert(model: str, file: str | Path, out: str | Path | None = None) -> Path:
+    """Official release file -> `.safetensors` in our layout + card (source sha256, layout, licence)."""
+    from inpaintbench import create_model
+    from inpaintbench.release.convert import convert_release
+
+    inpainter = create_model(model)
+    if not isinstance(inpainter, torch.nn.Module):
+        raise InpaintbenchError(f"model '{model}' is not learned and has no weights to convert")
+    target, card = convert_release(inpainter, model, file, out)
+    print(f"wrote {target} (sha256 {card['sha256'][:12]}, layout {card['layout']}, from {Path(file).name})")
+    return target
+
+
 def _hydra_overrides() -> list[str] | None:
     """The overrides of the running Hydra job (recorded in model cards), or None outside Hydra."""
     try:

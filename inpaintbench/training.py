@@ -88,7 +88,8 @@ def train(cfg: DictConfig, command: str | None = None) -> ZooEntry | None:
     _record_wall_time(run_dir, wall)
     if not cfg.export or trainer.global_rank != 0:
         return None
-    card = _card(cfg, system, trainer.global_step, run_dir, command)
+    batches = trainer.fit_loop.epoch_loop.batch_progress.total.completed
+    card = _card(cfg, system, trainer.global_step, batches, run_dir, command)
     return export_generator(system.generator_state_dict(), Path(cfg.paths.models), cfg.model.name, cfg.tag, card)
 
 
@@ -100,7 +101,10 @@ def _record_wall_time(run_dir: Path, seconds: float) -> None:
     path.write_text(json.dumps({"seconds": previous + seconds}))
 
 
-def _card(cfg: DictConfig, system: InpaintingSystem, steps: int, run_dir: Path, command: str | None) -> dict[str, Any]:
+def _card(
+    cfg: DictConfig, system: InpaintingSystem, steps: int, batches: int, run_dir: Path, command: str | None
+) -> dict[str, Any]:
+    """`steps` counts optimiser steps (a GAN's critic steps included, as Lightning's max_steps does)."""
     manifest = Path(str(cfg.data.get("manifest") or ""))
     wall = json.loads((run_dir / "wall_time.json").read_text())["seconds"]
     return {
@@ -114,13 +118,14 @@ def _card(cfg: DictConfig, system: InpaintingSystem, steps: int, run_dir: Path, 
             "manifest_sha256": sha256_file(manifest) if manifest.is_file() else None,
         },
         "steps": int(steps),
+        "batches": int(batches),
         "batch_size": int(cfg.batch_size),
         "seed": int(cfg.seed),
         "wall_time_s": round(wall, 1),
         "device": f"{cfg.trainer.accelerator} ({platform.processor() or platform.machine()}, "
         f"{torch.get_num_threads()} threads)",
-        "torch": torch.__version__,
-        "lightning": L.__version__,
+        "torch": str(torch.__version__),
+        "lightning": str(L.__version__),
         "parameters": sum(p.numel() for p in system.generator.parameters()),
         "created": dt.datetime.now(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
         "command": command or f"inpaintbench train model={cfg.model.name} tag={cfg.tag}",

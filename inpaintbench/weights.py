@@ -2,9 +2,10 @@
 
 Rules: safetensors, or `torch.load(weights_only=True)`; never a full unpickle. A sha256 can be
 checked before anything is parsed. A state dict is loaded strictly, and a mismatch lists the missing,
-unexpected and mis-shaped keys instead of torch's wall of text. Official release files whose pickles
-carry foreign objects (Lightning checkpoints) are read by `inpaintbench.release`, which plugs into
-`read_checkpoint`.
+unexpected and mis-shaped keys instead of torch's wall of text. `load_weights` reads through
+`inpaintbench.release.read_release`, the one extension of this module: official release files as
+downloaded (torch legacy / zip pickles with foreign objects via a restricted unpickler, TensorFlow
+checkpoints), reduced to a flat state dict.
 """
 
 from __future__ import annotations
@@ -117,29 +118,24 @@ def check_state_dict(model: nn.Module, state_dict: Mapping[str, Tensor], source:
 
 
 def load_weights(model: nn.Module, path: str | Path, *, sha256: str | None = None, strict: bool = True) -> str:
-    """Load a weight file into `model` and return the file's sha256 (recorded in every result row).
+    """Load a weight file (or official release, as downloaded) into `model`; return its sha256.
 
-    The raw content goes through the model's `checkpoint_filter_fn` when it has one (the converter
-    from official layouts), then is loaded strictly.
+    read_release (official layouts detected from content, reduced to a flat official state dict)
+    -> the model's `checkpoint_filter_fn` when it has one (official names -> ours) -> strict load.
+    The returned sha256 is that of the file actually loaded, recorded in every result row.
     """
+    from inpaintbench.release import check_release_fits, read_release  # the release readers import this module
+
     path = Path(path)
-    raw = read_checkpoint_any(path, sha256=sha256)
+    content = read_release(path, sha256=sha256)
+    check_release_fits(model, content)
     converter = getattr(model, "checkpoint_filter_fn", None)
-    state_dict = converter(raw) if callable(converter) else raw
+    state_dict = converter(content.state_dict) if callable(converter) else content.state_dict
     state_dict = as_state_dict(state_dict, path)
     if strict:
         check_state_dict(model, state_dict, path)
     model.load_state_dict(state_dict, strict=strict)
-    return sha256 if sha256 and len(sha256) == 64 else sha256_file(path) if path.is_file() else ""
-
-
-def read_checkpoint_any(path: str | Path, *, sha256: str | None = None) -> Any:
-    """`read_checkpoint`, extended by `inpaintbench.release` when official release readers exist."""
-    try:
-        from inpaintbench import release  # optional: official release layouts
-    except ImportError:
-        return read_checkpoint(path, sha256=sha256)
-    return release.read_release(path, sha256=sha256)
+    return content.source_sha256
 
 
 def save_safetensors(state_dict: Mapping[str, Tensor], path: str | Path, metadata: dict[str, str] | None = None) -> str:

@@ -1,0 +1,156 @@
+"""User masks from a folder, matched to image ids by relative path stem.
+
+Image id `city/0001.jpg` takes the mask `<root>/city/0001<suffix>.<ext>` for any image extension
+(PNG is the safe choice: JPEG masks are not binary after decoding). Nothing is implicit:
+
+- `polarity: hole_white | hole_black` and `threshold` (in [0, 1), a fraction of full white, like
+  `inpainter.binarize_mask`) must be set in the config; a pixel is "white" when its grey value is
+  > threshold, and a hole is white or black by polarity;
+- the mask is binarised exactly once, at its own resolution; when its size differs from the
+  image's it is then resized with pixel-centre nearest neighbour, which keeps it binary (PIL's
+  NEAREST = OpenCV's INTER_NEAREST_EXACT: source index floor((i + 0.5) * in / out), exact ties
+  broken by float rounding), with a warning naming the file; `strict: true` makes that an error;
+- grey levels in [0, 1]: 8-bit L / 255; 1-bit as 0/1; 16-bit images (PIL modes I;16 and I) / 65535;
+  RGB, palette and alpha images are converted to L with PIL's ITU-R 601 luma, ignoring alpha (put
+  the mask in the colour channels, not in alpha);
+- `missing: error | skip`: an image id without a mask stops `samples()` with the first ids named,
+  or is left out of the protocol.
+"""
+
+from __future__ import annotations
+
+import warnings
+from collections.abc import Iterable
+from pathlib import Path
+from typing import Any, ClassVar
+
+import cv2
+import numpy as np
+from PIL import Image, UnidentifiedImageError
+
+from inpaintbench.masks.errors import MaskError
+from inpaintbench.masks.protocol import REQUIRED, MaskProtocol, MaskSample, register_protocol, unique_ids
+
+#: Extensions tried when matching a mask file (lower case; matched case-insensitively).
+MASK_EXTENSIONS: tuple[str, ...] = (".png", ".bmp", ".tif", ".tiff", ".webp", ".jpg", ".jpeg")
+
+
+class MaskSizeWarning(UserWarning):
+    """A folder mask had another size than its image and was resized with nearest neighbour."""
+
+
+def read_grey(path: str | Path) -> np.ndarray:
+    """A mask file as float64 grey values in [0, 1] (value / 255 or / 65535, correctly rounded, so a
+    threshold written as k / 255 splits exactly at level k); a one-line error naming the file."""
+    try:
+        with Image.open(path) as image:
+            image.load()
+            if image.mode in ("I;16", "I;16B", "I;16L", "I"):
+                return np.asarray(image, dtype=np.float64) / 65535.0
+            if image.mode == "F":
+                raise MaskError("floating-point mask images are ambiguous; save masks as 8-bit PNG")
+            return np.asarray(image.convert("L"), dtype=np.float64) / 255.0
+    except (OSError, UnidentifiedImageError, ValueError, SyntaxError) as error:
+        raise MaskError(f"cannot read mask file {path}: {error}") from None
+
+
+def binarize_grey(grey: np.ndarray, polarity: str, threshold: float) -> np.ndarray:
+    """The one binarisation of a user mask: uint8 {0, 1}, 1 = hole."""
+    if polarity not in ("hole_white", "hole_black"):
+        raise MaskError(f"mask polarity must be hole_white or hole_black, got {polarity!r}")
+    white = grey > threshold
+    hole = white if polarity == "hole_white" else ~white
+    return hole.astype(np.uint8)
+
+
+def read_mask(path: str | Path, *, polarity: str, threshold: float) -> np.ndarray:
+    """One user mask file as uint8 (H, W) {0, 1}, 1 = hole, binarised once (see the module docstring)."""
+    if isinstance(threshold, bool) or not isinstance(threshold, int | float) or not 0.0 <= threshold < 1.0:
+        raise MaskError(f"mask threshold must be a number in [0, 1), got {threshold!r}")
+    return binarize_grey(read_grey(path), polarity, float(threshold))
+
+
+@register_protocol
+class FolderProtocol(MaskProtocol):
+    """User-supplied masks; see the module docstring for matching, polarity and resizing rules."""
+
+    name = "folder"
+    version = 1
+    defaults: ClassVar[dict[str, Any]] = {
+        "root": REQUIRED,
+        "polarity": REQUIRED,
+        "threshold": REQUIRED,
+        "strict": False,
+        "suffix": "",
+        "missing": "error",
+    }
+
+    def validate(self) -> None:
+        p = self.params
+        if p["polarity"] not in ("hole_white", "hole_black"):
+            raise MaskError(f"folder: polarity must be hole_white or hole_black, got {p['polarity']!r}")
+        threshold = p["threshold"]
+        if isinstance(threshold, bool) or not isinstance(threshold, int | float) or not 0.0 <= threshold < 1.0:
+            raise MaskError(f"folder: threshold must be a number in [0, 1), got {threshold!r}")
+        if p["missing"] not in ("error", "skip"):
+            raise MaskError(f"folder: missing must be error or skip, got {p['missing']!r}")
+        if not isinstance(p["strict"], bool):
+            raise MaskError(f"folder: strict must be true or false, got {p['strict']!r}")
+        if not Path(p["root"]).is_dir():
+            raise MaskError(f"folder: mask root {p['root']} is not a directory")
+        self._index: dict[str, list[Path]] | None = None
+
+    @property
+    def root(self) -> Path:
+        return Path(self.params["root"])
+
+    def _files(self) -> dict[str, list[Path]]:
+        """Relative stem (posix, without extension) -> mask files, built once per protocol object."""
+        if self._index is None:
+            index: dict[str, list[Path]] = {}
+            for path in sorted(self.root.rglob("*")):
+                if path.is_file() and path.suffix.lower() in MASK_EXTENSIONS:
+                    stem = path.relative_to(self.root).with_suffix("").as_posix()
+                    index.setdefault(stem, []).append(path)
+            self._index = index
+        return self._index
+
+    def mask_path(self, image_id: str) -> Path | None:
+        """The mask file of an image id, None if there is none; two candidates are an error."""
+        stem = Path(image_id).with_suffix("").as_posix() + self.params["suffix"]
+        candidates = self._files().get(stem, [])
+        if len(candidates) > 1:
+            names = ", ".join(str(c) for c in candidates)
+            raise MaskError(f"folder: image '{image_id}' matches several masks ({names}); keep one")
+        return candidates[0] if candidates else None
+
+    def samples(self, image_ids: Iterable[str]) -> list[MaskSample]:
+        ids = unique_ids(image_ids, self.name)
+        missing = [image_id for image_id in ids if self.mask_path(image_id) is None]
+        if missing and self.params["missing"] == "error":
+            shown = ", ".join(repr(m) for m in missing[:3]) + (" ..." if len(missing) > 3 else "")
+            raise FileNotFoundError(
+                f"folder: {len(missing)} of {len(ids)} images have no mask under {self.root} "
+                f"(suffix {self.params['suffix']!r}): {shown}; set missing: skip to leave them out"
+            )
+        absent = set(missing)
+        kept = [image_id for image_id in ids if image_id not in absent]
+        return self._one_per_image(kept, "folder")
+
+    def render(self, sample: MaskSample, height: int, width: int) -> np.ndarray:
+        path = self.mask_path(sample.image_id)
+        if path is None:
+            raise FileNotFoundError(f"folder: no mask for image '{sample.image_id}' under {self.root}")
+        mask = read_mask(path, polarity=self.params["polarity"], threshold=float(self.params["threshold"]))
+        if mask.shape != (height, width):
+            if self.params["strict"]:
+                raise MaskError(
+                    f"mask {path} is {mask.shape[1]}x{mask.shape[0]} but its image is {width}x{height} (strict: true)"
+                )
+            warnings.warn(
+                f"mask {path} is {mask.shape[1]}x{mask.shape[0]}, its image {width}x{height}: resized with nearest",
+                MaskSizeWarning,
+                stacklevel=2,
+            )
+            mask = cv2.resize(mask, (width, height), interpolation=cv2.INTER_NEAREST_EXACT)
+        return mask
