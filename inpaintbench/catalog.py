@@ -11,6 +11,7 @@ FAMILY_MODULES: tuple[str, ...] = (
     "inpaintbench.archs.deepfill_v1",
     "inpaintbench.systems.deepfill_v1",
     "inpaintbench.archs.lama",
+    "inpaintbench.archs.rfr", "inpaintbench.systems.rfr",
 )
 
 _loaded = False
