@@ -220,12 +220,13 @@ def build_context(cfg: Any, suite: MetricSuite | None = None) -> tuple[EvalConte
     from omegaconf import OmegaConf
 
     from inpaintbench import create_model, load_weights
+    from inpaintbench.config import to_plain
     from inpaintbench.data import build_dataset
     from inpaintbench.masks import RATIO_BINS, get_protocol, hole_ratio, ratio_bin
     from inpaintbench.metrics.config import MetricConfig
 
     device = torch.device(str(cfg.get("device", "cpu")))
-    args = OmegaConf.to_container(cfg.model.get("args", {}) or {}, resolve=True)
+    args = to_plain(cfg.model.get("args")) or {}
     model = create_model(cfg.model.name, **args)
     weights_sha = None
     if cfg.get("weights"):

@@ -1,4 +1,4 @@
-"""LightningModules: the training recipes of each paper, built from an architecture name."""
+"""LightningModules: the training recipes of each paper, built from an architecture name.
 
-from inpaintbench.systems import lama as _lama  # noqa: F401  (registers SYSTEMS "lama")
-from inpaintbench.systems import reconstruction as _reconstruction  # noqa: F401  (registers SYSTEMS "pconv")
+The recipes register in `systems.base.SYSTEMS` when `catalog.load_systems()` imports them.
+"""
