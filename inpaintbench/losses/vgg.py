@@ -20,16 +20,20 @@ from torch import Tensor, nn
 from inpaintbench.weights import WeightsError, read_checkpoint
 
 __all__ = [
+    "PERCEPTUAL_BACKBONES",
     "VGG16_FILE",
     "VGG16_LAYERS",
     "VGG16_SHA256_PREFIX",
     "VGG16Features",
+    "build_perceptual_backbone",
     "build_vgg16_features",
     "hub_checkpoint_path",
 ]
 
 VGG16_FILE = "vgg16-397923af.pth"
 VGG16_SHA256_PREFIX = "397923af"
+#: What a reconstruction recipe's `perceptual_backbone` may name; `none` disables perceptual and style.
+PERCEPTUAL_BACKBONES = ("vgg16", "none")
 
 #: torchvision VGG16 "D": conv widths, "M" = 2x2 max pool.
 _VGG16_CONFIG = (64, 64, "M", 128, 128, "M", 256, 256, 256, "M", 512, 512, 512, "M", 512, 512, 512, "M")
@@ -135,7 +139,8 @@ def build_vgg16_features(
         if not path.is_file():
             raise WeightsError(
                 f"{path}: VGG16 ImageNet weights for the perceptual/style losses are missing; place torchvision's "
-                f"{VGG16_FILE} there (or set TORCH_HOME), or set the perceptual backbone to 'none' explicitly"
+                f"{VGG16_FILE} there (or set TORCH_HOME), or set the perceptual backbone to 'none' explicitly "
+                "(system.perceptual_backbone=none)"
             )
     else:
         path = Path(weights)
@@ -148,3 +153,16 @@ def build_vgg16_features(
     with torch.no_grad():
         features.load_torchvision_state_dict(raw, path)
     return features  # no mode-dependent layers: train/eval makes no difference
+
+
+def build_perceptual_backbone(
+    name: str,
+    layers: Sequence[str] = ("pool1", "pool2", "pool3"),
+    weights: str | Path | None = None,
+) -> VGG16Features | None:
+    """A recipe's `perceptual_backbone` choice: `vgg16` -> frozen ImageNet taps, `none` -> None (terms off)."""
+    if name not in PERCEPTUAL_BACKBONES:
+        raise ValueError(
+            f"unknown perceptual backbone '{name}' (perceptual_backbone known: {', '.join(PERCEPTUAL_BACKBONES)})"
+        )
+    return build_vgg16_features(layers, weights=weights) if name == "vgg16" else None

@@ -7,7 +7,9 @@ matches the glob `finetune_bn_scope` (PConv: `*enc_*`, the encoder; RFR-Net: `*`
 "Frozen" is read as the naoto0804 port (and RFR-Net's code) implement it: those BatchNorm layers
 stay in eval mode, so they normalise with, and no longer update, their running statistics, while
 their affine γ/β keep training. `freeze_bn_affine=True` also stops γ/β (the other reading of the
-paper's "freeze the BN parameters in the encoder").
+paper's "freeze the BN parameters in the encoder"). Lightning 2.x never calls `train()` during fit
+(it restores each submodule's captured mode after validation instead), so the freeze is applied in
+`on_train_batch_start`, before every batch, as well as in `train()` for direct use.
 
 The losses are `losses.reconstruction.ReconstructionLoss` with plain-value weights. Perceptual and
 style terms need an ImageNet VGG16 (`perceptual_backbone: vgg16`) read from the torch hub cache
@@ -30,13 +32,12 @@ from torch import Tensor
 from torch.nn.modules.batchnorm import _BatchNorm
 
 from inpaintbench.losses.reconstruction import ReconstructionLoss
-from inpaintbench.losses.vgg import build_vgg16_features
+from inpaintbench.losses.vgg import PERCEPTUAL_BACKBONES, build_perceptual_backbone
 from inpaintbench.systems.base import SYSTEMS, InpaintingSystem
 
 __all__ = ["ReconstructionSystem"]
 
 STAGES = ("train", "finetune")
-BACKBONES = ("vgg16", "none")
 
 
 @SYSTEMS.register("pconv")
@@ -68,15 +69,13 @@ class ReconstructionSystem(InpaintingSystem):
     ) -> None:
         if stage not in STAGES:
             raise ValueError(f"unknown training stage '{stage}' (known: {', '.join(STAGES)})")
-        if perceptual_backbone not in BACKBONES:
-            raise ValueError(f"unknown perceptual backbone '{perceptual_backbone}' (known: {', '.join(BACKBONES)})")
+        if perceptual_backbone not in PERCEPTUAL_BACKBONES:
+            build_perceptual_backbone(perceptual_backbone)  # raises the one-line error before any building
         # Plain Python values before save_hyperparameters (in the base) reads this frame: weights_only-safe.
         arch_args = dict(arch_args or {})
         perceptual_layers = [str(name) for name in perceptual_layers]
         super().__init__(arch, arch_args)
-        features = None
-        if perceptual_backbone == "vgg16":
-            features = build_vgg16_features(perceptual_layers, weights=perceptual_weights)
+        features = build_perceptual_backbone(perceptual_backbone, perceptual_layers, weights=perceptual_weights)
         enabled = features is not None
         self.criterion = ReconstructionLoss(
             valid=valid_weight,
@@ -105,12 +104,20 @@ class ReconstructionSystem(InpaintingSystem):
             if isinstance(module, _BatchNorm) and fnmatch.fnmatchcase(name, scope)
         ]
 
+    def freeze_batchnorms(self) -> None:
+        """Put the fine-tune stage's BatchNorm layers in eval mode: running statistics used, never updated."""
+        for module in self.frozen_batchnorms():
+            module.eval()
+
     def train(self, mode: bool = True) -> ReconstructionSystem:
         super().train(mode)
         if mode:
-            for module in self.frozen_batchnorms():
-                module.eval()
+            self.freeze_batchnorms()
         return self
+
+    def on_train_batch_start(self, batch: Any, batch_idx: int) -> None:
+        # Lightning keeps (and after validation restores) module modes without calling train(): freeze here.
+        self.freeze_batchnorms()
 
     def setup(self, stage: str) -> None:
         if stage == "fit" and self.hparams.init_weights:

@@ -10,7 +10,6 @@ import hydra
 import lightning as L
 import pytest
 import torch
-import torchvision
 from omegaconf import OmegaConf
 from torch.utils.data import DataLoader, Dataset
 
@@ -20,16 +19,6 @@ from inpaintbench.systems.reconstruction import ReconstructionSystem
 from inpaintbench.weights import WeightsError, save_safetensors
 
 CONF = Path(__file__).resolve().parents[2] / "conf"
-
-
-@pytest.fixture(scope="module")
-def standin_vgg(tmp_path_factory):
-    """A random-init VGG16 (up to pool3) in torchvision's key layout: exercises the real file loader."""
-    torch.manual_seed(5)
-    vgg = torchvision.models.vgg.make_layers(torchvision.models.vgg.cfgs["D"][:10])
-    path = tmp_path_factory.mktemp("vgg") / "vgg16_standin.pth"
-    torch.save({f"features.{k}": v for k, v in vgg.state_dict().items()}, path)
-    return str(path)
 
 
 def fixed_batch(n=2, size=72):
@@ -137,6 +126,22 @@ def test_finetune_freezes_encoder_batchnorm_statistics_only(tmp_path):
     # stage train freezes nothing
     plain = ReconstructionSystem("pconv_unet_tiny", perceptual_backbone="none").train()
     assert plain.generator.net.enc_2.bn.training and plain.configure_optimizers().param_groups[0]["lr"] == 2e-4
+
+
+def test_finetune_freeze_holds_when_lightning_fits(tmp_path):
+    """Lightning never calls `train()` during fit: the encoder statistics must still stay fixed."""
+    torch.manual_seed(0)
+    system = ReconstructionSystem("pconv_unet_tiny", stage="finetune", perceptual_backbone="none")
+    net = system.generator.net
+    norms = {name: m for name, m in net.named_modules() if isinstance(m, torch.nn.BatchNorm2d)}
+    before = {name: (m.running_mean.clone(), m.running_var.clone()) for name, m in norms.items()}
+    fit = trainer(tmp_path, 2)
+    fit.fit(system, loader(2))
+    assert fit.optimizers[0].param_groups[0]["lr"] == 5e-5
+    for name, m in norms.items():
+        unchanged = torch.equal(m.running_mean, before[name][0]) and torch.equal(m.running_var, before[name][1])
+        assert unchanged == name.startswith("enc_"), name  # encoder frozen, decoder still updating
+        assert m.training != name.startswith("enc_"), name
 
 
 def test_backbone_choice_is_explicit(tmp_path, monkeypatch):

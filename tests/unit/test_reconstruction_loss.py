@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
-import torchvision
+from helpers import torchvision_vgg16_features
 from scipy import ndimage
 
 from inpaintbench.losses.reconstruction import ReconstructionLoss, gram_matrix, total_variation
@@ -145,14 +145,8 @@ def test_feature_terms_need_an_extractor_or_explicit_zero_weights():
         ReconstructionLoss(perceptual=0, style=0, tv_region="border")
 
 
-def torchvision_vgg16_features():
-    torch.manual_seed(11)
-    vgg = torchvision.models.vgg.make_layers(torchvision.models.vgg.cfgs["D"][:10])  # up to pool3
-    return vgg, {f"features.{k}": v for k, v in vgg.state_dict().items()}
-
-
 def test_vgg16_taps_match_torchvision(tmp_path):
-    vgg, state = torchvision_vgg16_features()
+    vgg, state = torchvision_vgg16_features(seed=11)
     path = tmp_path / "vgg.pth"
     torch.save(state, path)
     ours = build_vgg16_features(("pool1", "relu2_2", "pool3"), weights=path)
@@ -171,7 +165,7 @@ def test_vgg16_hub_cache_missing_or_wrong_file_is_a_clear_error(tmp_path, monkey
         build_vgg16_features()
     checkpoints = tmp_path / "hub" / "checkpoints"
     checkpoints.mkdir(parents=True)
-    torch.save(torchvision_vgg16_features()[1], checkpoints / VGG16_FILE)
+    torch.save(torchvision_vgg16_features(seed=11)[1], checkpoints / VGG16_FILE)
     with pytest.raises(WeightsError, match="does not match the expected 397923af"):
         build_vgg16_features()
     with pytest.raises(ValueError, match="unknown VGG16 layers"):

@@ -12,25 +12,50 @@ from torch import nn
 from torch.utils.data import DataLoader, Dataset
 
 from inpaintbench.catalog import load_families
+from inpaintbench.losses.reconstruction import ReconstructionLoss
+from inpaintbench.losses.vgg import VGG16_FILE, build_perceptual_backbone
 from inpaintbench.systems.base import SYSTEMS
-from inpaintbench.systems.rfr import VGG16_FILE, PoolFeatures, RFRLoss, RFRSystem, build_perceptual_backbone
+from inpaintbench.systems.reconstruction import ReconstructionSystem
+from inpaintbench.systems.rfr import RFRSystem
 from inpaintbench.training import build_system
 from inpaintbench.weights import WeightsError
 
 CONF_MODEL = Path(__file__).resolve().parents[2] / "conf" / "model"
 
 
-def stand_in_vgg() -> PoolFeatures:
+class PoolTaps(nn.Module):
+    """Runs `blocks` in sequence and returns each block's output (VGG16's features[:5], [5:10], [10:17])."""
+
+    def __init__(self, *blocks: nn.Sequential) -> None:
+        super().__init__()
+        self.blocks = nn.ModuleList(blocks)
+
+    def forward(self, x: torch.Tensor) -> list[torch.Tensor]:
+        outputs = []
+        for block in self.blocks:
+            x = block(x)
+            outputs.append(x)
+        return outputs
+
+
+def stand_in_vgg() -> PoolTaps:
     """A random-init network with VGG16's layer pattern (17 layers, pools at 4, 9, 16) and few channels."""
     torch.manual_seed(7)
 
-    def block(cin: int, cout: int, convs: int) -> list[nn.Module]:
+    def block(cin: int, cout: int, convs: int) -> nn.Sequential:
         layers: list[nn.Module] = []
         for i in range(convs):
             layers += [nn.Conv2d(cin if i == 0 else cout, cout, 3, padding=1), nn.ReLU()]
-        return [*layers, nn.MaxPool2d(2)]
+        return nn.Sequential(*layers, nn.MaxPool2d(2))
 
-    return PoolFeatures(nn.Sequential(*block(3, 4, 2), *block(4, 6, 2), *block(6, 8, 3)))
+    return PoolTaps(block(3, 4, 2), block(4, 6, 2), block(6, 8, 3))
+
+
+def rfr_loss(extractor: nn.Module) -> ReconstructionLoss:
+    """The loss exactly as the registered "rfr" system configures it, with `extractor` as VGG."""
+    recipe = SYSTEMS.get("rfr")(arch="rfr_net_tiny", perceptual_backbone="none").hparams
+    weights = {k: recipe[f"{k}_weight"] for k in ("valid", "hole", "perceptual", "style", "tv")}
+    return ReconstructionLoss(**weights, tv_region=recipe.tv_region, space=recipe.loss_space, features=extractor)
 
 
 def fixed_batch(n: int = 2, size: int = 32) -> dict:
@@ -41,14 +66,18 @@ def fixed_batch(n: int = 2, size: int = 32) -> dict:
     return {"image": image, "mask": mask, "id": [f"img{i}" for i in range(n)]}
 
 
-def system(**overrides) -> RFRSystem:
-    """The tiny model with 2 recurrent iterations (same structure, a third of the cost) and a stand-in VGG."""
-    load_families()
-    torch.manual_seed(0)
-    args = {"perceptual_backbone": "none", **overrides}
-    built = SYSTEMS.get("rfr")(arch="rfr_net_tiny", arch_args={"iterations": 2}, **args)
-    built.criterion.use_feature_extractor(stand_in_vgg())
-    return built
+@pytest.fixture
+def system(standin_vgg: str):
+    """Builds the tiny model with 2 recurrent iterations (same structure, a third of the cost) and a stand-in VGG
+    file read by the real loader (VGG16 widths, random weights)."""
+
+    def build(**overrides) -> RFRSystem:
+        load_families()
+        torch.manual_seed(0)
+        args = {"perceptual_weights": standin_vgg, **overrides}
+        return SYSTEMS.get("rfr")(arch="rfr_net_tiny", arch_args={"iterations": 2}, **args)
+
+    return build
 
 
 # --- loss terms against the formulas written out ------------------------------------------------------
@@ -59,7 +88,7 @@ def test_loss_terms_match_the_official_formulas() -> None:
     gt, out = torch.rand(2, 3, 16, 16), torch.rand(2, 3, 16, 16) * 1.4 - 0.2
     hole = (torch.rand(2, 1, 16, 16) > 0.5).float()
     extractor = stand_in_vgg()
-    terms = RFRLoss(feature_extractor=extractor)(gt, hole, out)
+    terms = rfr_loss(extractor)(out, gt, hole)
 
     valid3, hole3 = (1 - hole).expand(-1, 3, -1, -1), hole.expand(-1, 3, -1, -1)
     comp = out * hole3 + gt * valid3
@@ -97,8 +126,12 @@ def test_backbone_none_disables_perceptual_and_style_explicitly() -> None:
     built = SYSTEMS.get("rfr")(arch="rfr_net_tiny", perceptual_backbone="none")
     assert built.loss_weights() == {"valid": 1.0, "hole": 6.0, "perceptual": 0.0, "style": 0.0, "tv": 0.1}
     assert built.hparams.perceptual_backbone == "none"
-    terms = built.criterion(**{k: v for k, v in fixed_batch().items() if k != "id"}, out=torch.rand(2, 3, 32, 32))
-    assert set(terms) == {"valid", "hole", "tv", "total"}
+    batch = fixed_batch()
+    terms = built.criterion(torch.rand(2, 3, 32, 32), batch["image"], batch["mask"])
+    assert set(terms) == {"valid", "hole", "perceptual", "style", "tv", "total"}
+    assert terms["perceptual"].item() == 0.0 and terms["style"].item() == 0.0  # present, exactly 0, weight 0
+    pixel_terms = 1 * terms["valid"] + 6 * terms["hole"] + 0.1 * terms["tv"]
+    assert terms["total"].item() == pytest.approx(pixel_terms.item(), rel=1e-6)
 
 
 def test_missing_vgg_weights_stop_with_the_file_named(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -114,6 +147,8 @@ def test_missing_vgg_weights_stop_with_the_file_named(tmp_path: Path, monkeypatc
         build_perceptual_backbone("vgg16")
     with pytest.raises(ValueError, match="perceptual_backbone"):
         build_perceptual_backbone("vgg19")
+    with pytest.raises(ValueError, match="perceptual_backbone"):
+        RFRSystem(arch="rfr_net_tiny", perceptual_backbone="vgg19")
 
 
 # --- training -------------------------------------------------------------------------------------------
@@ -141,10 +176,10 @@ def batch_loss(built: RFRSystem, item: dict) -> float:
     built.train()
     with torch.no_grad():
         out = built.generator(item["image"], item["mask"])
-        return built.criterion(item["image"], item["mask"], out)["total"].item()
+        return built.criterion(out, item["image"], item["mask"])["total"].item()
 
 
-def test_a_few_steps_on_one_batch_lower_the_loss(tmp_path: Path) -> None:
+def test_a_few_steps_on_one_batch_lower_the_loss(tmp_path: Path, system) -> None:
     item = fixed_batch()
     built = system(lr=2e-3)
     before = batch_loss(built, item)
@@ -153,7 +188,7 @@ def test_a_few_steps_on_one_batch_lower_the_loss(tmp_path: Path) -> None:
     assert after < 0.8 * before, (before, after)
 
 
-def test_checkpoint_round_trips_with_weights_only(tmp_path: Path) -> None:
+def test_checkpoint_round_trips_with_weights_only(tmp_path: Path, system, standin_vgg: str) -> None:
     item = fixed_batch()
     built = system()
     run = trainer(tmp_path, 2)
@@ -162,7 +197,9 @@ def test_checkpoint_round_trips_with_weights_only(tmp_path: Path) -> None:
     run.save_checkpoint(path)
     content = torch.load(path, weights_only=True)
     hparams = dict(content["hyper_parameters"])
-    assert hparams["arch"] == "rfr_net_tiny" and hparams["perceptual_backbone"] == "none"
+    assert hparams["arch"] == "rfr_net_tiny" and hparams["perceptual_backbone"] == "vgg16"
+    assert hparams["perceptual_weights"] == standin_vgg
+    assert (hparams["loss_space"], hparams["tv_region"], hparams["finetune_bn_scope"]) == ("unit", "hole", "*")
     rebuilt = SYSTEMS.get("rfr")(**hparams)
     rebuilt.load_state_dict(content["state_dict"], strict=True)
     assert all(k.startswith("generator.") for k in content["state_dict"])  # no backbone weights inside
@@ -171,7 +208,7 @@ def test_checkpoint_round_trips_with_weights_only(tmp_path: Path) -> None:
                        rebuilt.generator.inpaint(item["image"], item["mask"]))
 
 
-def test_finetune_freezes_every_batchnorm_and_uses_the_finetune_lr(tmp_path: Path) -> None:
+def test_finetune_freezes_every_batchnorm_and_uses_the_finetune_lr(tmp_path: Path, system) -> None:
     item = fixed_batch()
     built = system(stage="finetune")
     norms = [m for m in built.generator.modules() if isinstance(m, nn.BatchNorm2d)]
@@ -198,8 +235,14 @@ def test_model_configs_build_the_system() -> None:
         recipe = {k: v for k, v in cfg["system"].items() if k != "name"}
         assert recipe["perceptual_backbone"] == "vgg16"
         assert (recipe["lr"], recipe["finetune_lr"]) == (2e-4, 5e-5)
+        assert (recipe["loss_space"], recipe["tv_region"], recipe["finetune_bn_scope"]) == ("unit", "hole", "*")
+        weights = [recipe[f"{k}_weight"] for k in ("valid", "hole", "perceptual", "style", "tv")]
+        assert weights == [1.0, 6.0, 0.05, 120.0, 0.1]
+        assert recipe["perceptual_layers"] == ["pool1", "pool2", "pool3"] and not recipe["freeze_bn_affine"]
         if name == "rfr_net_tiny":  # through the training task's own builder
             cfg["system"]["perceptual_backbone"] = "none"
             built = build_system(cfg)
             assert isinstance(built, RFRSystem) and built.generator.iterations == 6
+            assert isinstance(built, ReconstructionSystem)  # one recipe, RFR's choices
+            assert (built.criterion.space, built.criterion.tv_region) == ("unit", "hole")
             assert built.loss_weights() == {"valid": 1.0, "hole": 6.0, "perceptual": 0.0, "style": 0.0, "tv": 0.1}
