@@ -130,7 +130,10 @@ def load_weights(model: nn.Module, path: str | Path, *, sha256: str | None = Non
     content = read_release(path, sha256=sha256)
     check_release_fits(model, content)
     converter = getattr(model, "checkpoint_filter_fn", None)
-    state_dict = converter(content.state_dict) if callable(converter) else content.state_dict
+    try:
+        state_dict = converter(content.state_dict) if callable(converter) else content.state_dict
+    except WeightsError as error:  # converters see tensors, not the file: name it here
+        raise WeightsError(f"{path}: {error}") from None
     state_dict = as_state_dict(state_dict, path)
     if strict:
         check_state_dict(model, state_dict, path)

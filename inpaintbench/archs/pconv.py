@@ -36,9 +36,10 @@ Official inference conventions (naoto0804 port, the released checkpoint):
 Deliberate deviations from the port (naoto0804 `net.py`):
 - NVIDIA's renormalisation (× C_in·k²/sum(M)) instead of the port's (÷ sum(M)); `checkpoint_filter_fn`
   divides the port's weights by C_in·k², so outputs agree to float rounding (not bit for bit).
-- The all-ones `mask_conv.weight` tensors are not stored; the converter drops them and warns when
-  a file's are not exactly ones. Masks travel as one channel (identical across a tensor's channels), expanded only
-  where a concatenation makes them differ; the mask path is one single-channel box sum per layer.
+- The all-ones `mask_conv.weight` tensors are not stored; the converter checks they are exactly
+  ones (reference/pconv.md pitfall 9) and drops them. Masks travel as one channel (identical across
+  a tensor's channels), expanded only where a concatenation makes them differ; the mask path is one
+  single-channel box sum per layer.
 - Initialisation: Kaiming-normal (fan-in) weights and zero bias as the port's `weights_init`, but in
   the NVIDIA parameterisation. Layers followed by BatchNorm are scale invariant, so Adam trains them
   as the port does; enc_1 and dec_1 (no BatchNorm) see a step size C_in·k² times larger relative to
@@ -49,7 +50,6 @@ Deliberate deviations from the port (naoto0804 `net.py`):
 
 from __future__ import annotations
 
-import warnings
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -230,8 +230,9 @@ def convert_port_state_dict(raw: Any) -> dict[str, Tensor]:
 
     `X.conv.input_conv.weight` -> `net.X.conv.weight` divided by C_in·k² (NVIDIA renormalisation),
     `X.conv.input_conv.bias` -> `net.X.conv.bias`, `X.bn.*` -> `net.X.bn.*`; the all-ones
-    `X.conv.mask_conv.weight` are dropped, with a warning when they are not exactly ones (real files
-    hold ones; the port counted valid pixels with them). A dict already in our layout passes through.
+    `X.conv.mask_conv.weight` are checked and dropped: a file whose mask convs are not exactly ones is
+    refused (the port counts valid pixels with them, so its outputs would differ from ours). A dict
+    already in our layout passes through.
     """
     from inpaintbench.weights import WeightsError
 
@@ -242,12 +243,11 @@ def convert_port_state_dict(raw: Any) -> dict[str, Tensor]:
     if not any(str(key).endswith("conv.input_conv.weight") for key in raw):
         return dict(raw)
     converted: dict[str, Tensor] = {}
-    not_ones: list[str] = []
     for key, value in raw.items():
         block, _, rest = key.partition(".")
         if rest == "conv.mask_conv.weight":
             if not bool(torch.all(value == 1)):
-                not_ones.append(key)
+                raise WeightsError(f"PConv checkpoint: {key} is not all ones; the partial convolutions would differ")
             continue
         if rest == "conv.input_conv.weight":
             converted[f"net.{block}.conv.weight"] = port_weight_to_nvidia(value)
@@ -257,12 +257,6 @@ def convert_port_state_dict(raw: Any) -> dict[str, Tensor]:
             converted[f"net.{block}.{rest}"] = value
         else:
             raise WeightsError(f"PConv checkpoint: unexpected key {key}")
-    if not_ones:
-        warnings.warn(
-            f"PConv checkpoint: {len(not_ones)} mask_conv weights are not all ones (first: {not_ones[0]}); "
-            "the port counts valid pixels with exact ones, so this file's outputs will differ from ours",
-            stacklevel=2,
-        )
     return converted
 
 

@@ -42,6 +42,8 @@ def _full_state(rows: list[tuple[str, tuple[int, ...]]]) -> OrderedDict[str, tor
     for key, shape in rows:
         if key.endswith("num_batches_tracked"):
             state[key] = torch.tensor(1, dtype=torch.int64)
+        elif key.endswith("mask_conv.weight"):
+            state[key] = torch.ones(shape)  # PConv's frozen all-ones parameters, as in the released file
         else:
             state[key] = torch.randn(shape, generator=gen)
     return state

@@ -239,10 +239,15 @@ def test_port_checkpoint_file_loads_through_weights_and_reproduces_outputs(tmp_p
     torch.testing.assert_close(fresh.inpaint(image, mask), tiny.inpaint(image, mask), rtol=1e-5, atol=1e-4)
     broken = tiny_port_state_dict(tiny)
     broken["enc_1.conv.mask_conv.weight"][0, 0, 0, 0] = 0.5
-    with pytest.warns(UserWarning, match="1 mask_conv weights are not all ones"):
+    with pytest.raises(WeightsError, match=r"^PConv checkpoint: enc_1\.conv\.mask_conv\.weight is not all ones"):
         convert_port_state_dict(broken)
+    torch.save({"n_iter": 7, "model": broken, "optimizer": optimizer}, path)
+    with pytest.raises(WeightsError) as refused:  # through the loader: one line naming the file and the key
+        load_weights(fresh, path)
+    assert str(refused.value).startswith(f"{path}: PConv checkpoint: enc_1.conv.mask_conv.weight is not all ones")
+    assert "\n" not in str(refused.value)
     with pytest.raises(WeightsError, match=r"unexpected key enc_1\.attention\.weight"):
-        convert_port_state_dict({**broken, "enc_1.attention.weight": torch.zeros(1)})
+        convert_port_state_dict({**tiny_port_state_dict(tiny), "enc_1.attention.weight": torch.zeros(1)})
 
 
 def test_same_seed_gives_identical_weights_and_outputs():

@@ -43,15 +43,23 @@ def read_keys(name: str) -> list[tuple[str, tuple[int, ...]]]:
 
 
 def synthetic_state(rows: list[tuple[str, tuple[int, ...]]], seed: int = 0) -> OrderedDict[str, torch.Tensor]:
-    """Official-layout state dict: float views into one shared buffer, int64 num_batches_tracked."""
+    """Official-layout state dict: float views into one shared buffer, int64 num_batches_tracked.
+
+    PConv's frozen `mask_conv.weight` parameters hold exact ones, as in the released file (the
+    converter refuses anything else); they are views into one shared buffer of ones.
+    """
     largest = max(int(np.prod(shape)) for _, shape in rows)
     buffer = torch.randn(largest + 4096, generator=torch.Generator().manual_seed(seed))
+    ones = torch.ones(max((int(np.prod(shape)) for key, shape in rows if key.endswith("mask_conv.weight")), default=0))
     state: OrderedDict[str, torch.Tensor] = OrderedDict()
     for index, (key, shape) in enumerate(rows):
         if key.endswith("num_batches_tracked"):
             state[key] = torch.tensor(1000 + index, dtype=torch.int64)
             continue
         numel = int(np.prod(shape)) if shape else 1
+        if key.endswith("mask_conv.weight"):
+            state[key] = ones[:numel].view(shape)
+            continue
         offset = (index * 97) % 4096
         state[key] = buffer[offset : offset + numel].view(shape)
     state._metadata = OrderedDict({"": {"version": 1}})  # type: ignore[attr-defined]  # as nn.Module.state_dict
