@@ -1,7 +1,7 @@
 """Load time and peak memory of `read_release` on full-size synthetic releases.
 
 No real weights exist on this machine, so each release is rebuilt at its real size in its real
-layout: official key names and shapes (tests/fixtures/release/*_keys.tsv), independent random
+layout: official key names and shapes (tests/fixtures/keys/*_keys.tsv), independent random
 tensors, the optimizer state / evaluator networks the published files carry (LaMa: ~205 MB of
 evaluators beside the generator; PConv and RFR: full Adam moments, on cuda:0 tags; PConv in the
 legacy format). Each read runs in a fresh subprocess so its peak RSS is its own.
@@ -30,7 +30,7 @@ EVALUATOR_BYTES = 205_000_000  # LaMa's LPIPS + Inception evaluators (reference/
 
 
 def _support():
-    sys.path.insert(0, str(REPO / "tests" / "unit"))
+    sys.path[:0] = [str(REPO / "tests" / "unit"), str(REPO / "tests")]  # the builders import tests/helpers.py
     import test_release_support
 
     return test_release_support

@@ -21,14 +21,7 @@ from inpaintbench.archs.layers.contextual_attention import (
     resize_nearest_tf,
 )
 
-
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    """Tiny tensors gain nothing from threads, and on a shared CPU OpenMP spin-waits cost 10-100x."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_thread")  # tiny tensors: one thread is fastest on a shared CPU
 
 
 def tf_nearest_indices(n_in: int, n_out: int) -> list[int]:

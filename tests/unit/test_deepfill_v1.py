@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
+from helpers import official_keys
 
 from inpaintbench import create_model, list_models
 from inpaintbench.archs.deepfill_v1 import (
@@ -22,26 +23,8 @@ from inpaintbench.archs.layers.tf_padding import Conv2dSame, same_padding
 from inpaintbench.inpainter import complete, quantize_8bit
 from inpaintbench.weights import load_weights, save_safetensors
 
-# a copy of shared/reference/deepfill_v1_keys.tsv (the daa233 port's state-dict keys and shapes)
-KEYS_TSV = Path(__file__).resolve().parents[1] / "fixtures" / "deepfill_v1_keys.tsv"
+pytestmark = pytest.mark.usefixtures("one_thread")  # tiny tensors: one thread is fastest on a shared CPU
 
-
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    """Tiny tensors gain nothing from threads, and on a shared CPU OpenMP spin-waits cost 10-100x."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
-
-def read_keys_tsv() -> dict[str, tuple[int, ...]]:
-    rows = KEYS_TSV.read_text().strip().splitlines()[1:]
-    out = {}
-    for row in rows:
-        key, shape = row.split("\t")
-        out[key] = tuple(int(s) for s in shape.strip("[]").split(","))
-    return out
 
 
 def box_batch(n: int = 2, height: int = 64, width: int = 64, seed: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
@@ -204,7 +187,7 @@ def test_generate_rejects_unaligned_sizes(tiny: DeepFillV1) -> None:
 # --- checkpoint conversion ----------------------------------------------------------------------
 
 def test_synthetic_port_checkpoint_loads_strictly_into_the_full_model(tmp_path: Path) -> None:
-    keys = read_keys_tsv()
+    keys = official_keys("deepfill_v1")
     assert len(keys) == 104
     gen = torch.Generator().manual_seed(0)
     port = {k: torch.randn(shape, generator=gen) for k, shape in keys.items()}
@@ -256,7 +239,7 @@ def _port_map() -> dict[str, str]:
 
 
 def test_tf_variable_names() -> None:
-    keys = [k for k in read_keys_tsv() if k.startswith(("coarse_generator", "fine_generator"))]
+    keys = [k for k in official_keys("deepfill_v1") if k.startswith(("coarse_generator", "fine_generator"))]
     names = [port_key_to_tf_name(k) for k in keys]
     assert len(set(names)) == 84
     assert port_key_to_tf_name("coarse_generator.conv13.conv.weight") == \
@@ -285,7 +268,8 @@ def test_runs_on_cuda(tiny: DeepFillV1) -> None:
 
 def test_tf_variables_convert_with_the_hwio_transform() -> None:
     """A TF kernel (HWIO) on NHWC input with TF 'SAME' stride 2 == our converted layer on NCHW."""
-    keys = {k: s for k, s in read_keys_tsv().items() if k.startswith(("coarse_generator", "fine_generator"))}
+    generator_prefixes = ("coarse_generator", "fine_generator")
+    keys = {k: s for k, s in official_keys("deepfill_v1").items() if k.startswith(generator_prefixes)}
     gen = torch.Generator().manual_seed(0)
     tf_vars = {}
     for key, shape in keys.items():

@@ -25,13 +25,7 @@ REPO = Path(__file__).resolve().parents[2]
 SIZE = 32  # training crop of these tests (local window 16)
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    """Tiny tensors gain nothing from threads, and on a shared CPU OpenMP spin-waits cost 10-100x."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_thread")  # tiny tensors: one thread is fastest on a shared CPU
 
 
 # --- loss terms ----------------------------------------------------------------------------------

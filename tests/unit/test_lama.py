@@ -2,43 +2,28 @@
 
 from __future__ import annotations
 
-import csv
 from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
+from helpers import official_keys
 from torch import nn
 
 from inpaintbench import create_model, list_models
 from inpaintbench.inpainter import complete
 from inpaintbench.weights import load_weights
 
-# copies of shared/reference/lama_*_keys.tsv (the exact official state-dict keys and shapes)
-FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "lama"
 PARAMS = {"lama_fourier": 27_048_835, "lama_big": 50_975_875}
-KEY_FILES = {"lama_fourier": "lama_fourier_keys.tsv", "lama_big": "lama_big_keys.tsv"}
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    """Tiny tensors: one thread is faster than two on a shared CPU."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
-
-def _official_keys(name: str) -> dict[str, tuple[int, ...]]:
-    with open(FIXTURES / KEY_FILES[name], newline="") as handle:
-        rows = list(csv.reader(handle, delimiter="\t"))[1:]
-    return {key: tuple(int(v) for v in shape.strip("[]").split(",") if v.strip()) for key, shape in rows}
+pytestmark = pytest.mark.usefixtures("one_thread")  # tiny tensors: one thread is fastest on a shared CPU
 
 
 def _synthetic_official_state(name: str, seed: int = 0) -> dict[str, torch.Tensor]:
     generator = torch.Generator().manual_seed(seed)
     state = {}
-    for key, shape in _official_keys(name).items():
+    for key, shape in official_keys(name).items():
         if key.endswith("num_batches_tracked"):
             state[key] = torch.tensor(7, dtype=torch.int64)
         else:
@@ -62,7 +47,7 @@ def test_full_parameter_count_and_official_keys(name: str) -> None:
     model = create_model(name)
     assert sum(p.numel() for p in model.parameters()) == PARAMS[name]
     ours = {k: tuple(v.shape) for k, v in model.state_dict().items()}
-    official = {k.removeprefix("generator."): v for k, v in _official_keys(name).items()}
+    official = {k.removeprefix("generator."): v for k, v in official_keys(name).items()}
     assert ours == official
 
 

@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import csv
 from pathlib import Path
 
 import pytest
 import torch
 import torch.nn.functional as F
+from helpers import official_keys
 from torch import nn
 
 from inpaintbench.archs.patchgan import NLayerDiscriminator
@@ -27,17 +27,13 @@ from inpaintbench.losses.hrf_perceptual import (
 from inpaintbench.systems.lama import masked_l1
 from inpaintbench.weights import WeightsError
 
-FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "lama"
-
 
 def _softplus(x: float) -> float:
     return float(torch.log1p(torch.exp(torch.tensor(x, dtype=torch.float64))))
 
 
 def test_discriminator_layout_count_and_output_grid() -> None:
-    with open(FIXTURES / "lama_discriminator_keys.tsv", newline="") as handle:
-        rows = list(csv.reader(handle, delimiter="\t"))[1:]
-    official = {key: tuple(int(v) for v in shape.strip("[]").split(",") if v.strip()) for key, shape in rows}
+    official = official_keys("lama_discriminator")
     disc = NLayerDiscriminator(3, 64, 4)
     assert sum(p.numel() for p in disc.parameters()) == 6_962_369
     state = {k: torch.randn(s) if s else torch.tensor(1) for k, s in official.items()}

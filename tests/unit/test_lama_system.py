@@ -20,12 +20,7 @@ from inpaintbench.weights import WeightsError
 CONF = Path(__file__).resolve().parents[2] / "conf" / "model"
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_thread")  # tiny tensors: one thread is fastest on a shared CPU
 
 
 class _StandInBackbone(nn.Module):

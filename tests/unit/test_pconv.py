@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import copy
-from pathlib import Path
 
 import pytest
 import torch
 import torch.nn.functional as F
+from helpers import official_keys
 from torch import nn
 
 from inpaintbench import create_model, load_weights
@@ -15,7 +15,6 @@ from inpaintbench.archs.pconv import IMAGENET_MEAN, IMAGENET_STD, PConvUNet, con
 from inpaintbench.inpainter import complete, pad_to_multiple, quantize_8bit
 from inpaintbench.weights import WeightsError
 
-KEYS_TSV = Path(__file__).resolve().parents[1] / "fixtures" / "pconv_keys.tsv"  # copy of reference/pconv_keys.tsv
 MEAN = torch.tensor(IMAGENET_MEAN).view(1, 3, 1, 1)
 STD = torch.tensor(IMAGENET_STD).view(1, 3, 1, 1)
 
@@ -175,9 +174,7 @@ def official_state_dict():
     """Random tensors with exactly the keys and shapes of the port's checkpoint (mask convs all ones)."""
     generator = torch.Generator().manual_seed(0)
     state = {}
-    for line in KEYS_TSV.read_text().splitlines()[1:]:
-        key, shape = line.split("\t")
-        dims = [int(d) for d in shape.strip("[]").split(",") if d.strip()]
+    for key, dims in official_keys("pconv").items():
         if key.endswith("num_batches_tracked"):
             state[key] = torch.tensor(1000, dtype=torch.int64)
         elif key.endswith("mask_conv.weight"):

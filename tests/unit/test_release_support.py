@@ -1,7 +1,7 @@
 """Builders for release-layout files, written the way the official code wrote them.
 
 No real weights: tensors take the exact official names and shapes from the `*_keys.tsv` lists
-(copied from reference/ into tests/fixtures/release/) and values from a seeded generator. To keep
+(tests/fixtures/keys/, read by `helpers.official_keys`) and values from a seeded generator. To keep
 files small, every tensor is a view into one shared random buffer at its own offset: values differ
 per key, `torch.save` stores the buffer once. Foreign classes (OmegaConf, Lightning) are stand-ins
 with the real `__module__`/`__qualname__`, installed in `sys.modules` only while pickling.
@@ -24,22 +24,16 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from helpers import official_keys
 
 from inpaintbench.release.tensorbundle import TABLE_MAGIC, masked_crc32c
 
-FIXTURES = Path(__file__).resolve().parents[1] / "fixtures"
-KEYS_DIR = FIXTURES / "release"
-TF_FIXTURE = FIXTURES / "tensorflow_checkpoint"
+TF_FIXTURE = Path(__file__).resolve().parents[1] / "fixtures" / "tensorflow_checkpoint"
 
 
 def read_keys(name: str) -> list[tuple[str, tuple[int, ...]]]:
-    """(key, shape) rows of tests/fixtures/release/<name>_keys.tsv."""
-    rows = []
-    for line in (KEYS_DIR / f"{name}_keys.tsv").read_text().splitlines()[1:]:
-        key, shape = line.split("\t")
-        dims = shape.strip().strip("[]")
-        rows.append((key, tuple(int(d) for d in dims.split(",")) if dims else ()))
-    return rows
+    """(key, shape) rows of the official key list `name` (see `helpers.official_keys`), in file order."""
+    return list(official_keys(name).items())
 
 
 def synthetic_state(rows: list[tuple[str, tuple[int, ...]]], seed: int = 0) -> OrderedDict[str, torch.Tensor]:

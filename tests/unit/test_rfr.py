@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
+from helpers import official_keys
 from scipy import ndimage
 
 from inpaintbench import create_model
@@ -16,8 +16,6 @@ from inpaintbench.archs.rfr import RFRNet
 from inpaintbench.inpainter import complete, quantize_8bit
 from inpaintbench.weights import WeightsError, load_weights
 
-# Copy of shared/reference/rfrnet_keys.tsv: the official RFRNet().state_dict() keys and shapes.
-KEYS_TSV = Path(__file__).resolve().parents[1] / "fixtures" / "rfrnet_keys.tsv"
 FULL_PARAMETERS = 31_224_065  # reference/rfrnet.md 2.9, measured on the official class
 TINY_PARAMETERS = 406_001
 
@@ -42,11 +40,6 @@ def square_hole(size: int, side: int) -> torch.Tensor:
     return mask
 
 
-def official_keys() -> list[tuple[str, list[int]]]:
-    rows = KEYS_TSV.read_text().splitlines()[1:]
-    return [(key, json.loads(shape)) for key, shape in (row.split("\t") for row in rows)]
-
-
 # --- parameters, official layout, converter -------------------------------------------------------
 
 
@@ -56,10 +49,10 @@ def test_parameter_counts() -> None:
 
 
 def test_full_model_state_dict_is_the_official_layout() -> None:
-    expected = official_keys()
+    expected = list(official_keys("rfrnet").items())  # the official RFRNet().state_dict() keys and shapes
     ours = create_model("rfr_net").state_dict()
     assert len(expected) == 114
-    assert [(k, list(v.shape)) for k, v in ours.items()] == expected
+    assert [(k, tuple(v.shape)) for k, v in ours.items()] == expected
 
 
 @pytest.mark.parametrize("wrapped", [True, False])
@@ -68,7 +61,7 @@ def test_synthetic_official_checkpoint_loads_strictly(tmp_path: Path, wrapped: b
     torch.manual_seed(0)
     generator = {
         key: torch.randint(0, 1000, shape) if key.endswith("num_batches_tracked") else torch.randn(shape)
-        for key, shape in official_keys()
+        for key, shape in official_keys("rfrnet").items()
     }
     content = {"n_iter": 450000, "generator": generator, "optimizer_G": {"state": {}, "param_groups": []}}
     path = tmp_path / "checkpoint_celeba.pth"
