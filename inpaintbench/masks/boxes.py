@@ -81,14 +81,6 @@ def deepfill_bbox_and_mask(
     return BBox(top, left, box_h, box_w), mask
 
 
-def box_random(
-    rng: np.random.Generator,
-    height: int,
-    width: int,
-    *,
-    size: int | Sequence[int] = 128,
-    margin: int | Sequence[int] = 0,
-    max_delta: int | Sequence[int] = 32,
-) -> np.ndarray:
-    """DeepFill v1's training hole (see `deepfill_bbox_and_mask`), mask only."""
-    return deepfill_bbox_and_mask(rng, height, width, size=size, margin=margin, max_delta=max_delta)[1]
+def box_random(rng: np.random.Generator, height: int, width: int, **params: int | Sequence[int]) -> np.ndarray:
+    """DeepFill v1's training hole, mask only; `params` (size, margin, max_delta) are `deepfill_bbox_and_mask`'s."""
+    return deepfill_bbox_and_mask(rng, height, width, **params)[1]

@@ -33,20 +33,19 @@ def lama_mixed(
     height: int,
     width: int,
     *,
-    irregular_proba: float = 1.0,
     irregular: Mapping[str, Any] | None = None,
-    box_proba: float = 1.0,
     box: Mapping[str, Any] | None = None,
+    **probabilities: float,
 ) -> np.ndarray:
-    """LaMa's training mixture; `irregular` / `box` override single keys of the training parameters."""
+    """LaMa's training mixture; `irregular` / `box` override single keys of the training parameters,
+    `probabilities` (irregular_proba, box_proba) are `lama_mixed_mask`'s."""
     return lama_mixed_mask(
         rng,
         height,
         width,
-        irregular_proba=irregular_proba,
         irregular={**LAMA_TRAIN_IRREGULAR, **dict(irregular or {})},
-        box_proba=box_proba,
         box={**LAMA_TRAIN_BOX, **dict(box or {})},
+        **probabilities,
     )
 
 

@@ -17,6 +17,7 @@ from inpaintbench.masks import (
     ratio_bin,
     strokes_to_ratio,
 )
+from inpaintbench.masks.lama import LAMA_TRAIN_BOX
 
 
 def rng(seed: int = 0) -> np.random.Generator:
@@ -37,6 +38,20 @@ def test_training_generators_follow_the_contract(name: str) -> None:
 def test_training_generator_rejects_an_unknown_parameter_in_one_line() -> None:
     with pytest.raises(TypeError, match=r"'lama_mixed'.*brush"):
         make_train_mask("lama_mixed", rng(), 256, 256, brush=3)
+    with pytest.raises(TypeError, match=r"'box_random'.*brush"):
+        make_train_mask("box_random", rng(), 256, 256, brush=3)
+
+
+def test_wrappers_pass_their_parameters_through() -> None:
+    """box_random is deepfill_bbox_and_mask's mask; lama_mixed forwards the mixture probabilities."""
+    for seed in range(3):
+        params = {"size": 64, "margin": 8, "max_delta": 16}
+        expected = deepfill_bbox_and_mask(rng(seed), 256, 256, **params)[1]
+        assert np.array_equal(make_train_mask("box_random", rng(seed), 256, 256, **params), expected)
+        stream = rng(seed)
+        stream.random()  # the mixture's choice of generator
+        expected = lama_box_mask(stream, 256, 256, **LAMA_TRAIN_BOX)
+        assert np.array_equal(make_train_mask("lama_mixed", rng(seed), 256, 256, irregular_proba=0.0), expected)
 
 
 def test_lama_mixed_training_statistics_match_the_reference() -> None:
