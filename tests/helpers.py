@@ -5,10 +5,15 @@ from __future__ import annotations
 from functools import cache
 from pathlib import Path
 from types import MappingProxyType
+from typing import TYPE_CHECKING, Any
 
 import torch
 import torchvision
 from torch import Tensor, nn
+from torch.utils.data import Dataset
+
+if TYPE_CHECKING:
+    import lightning as L
 
 #: One copy of each shared/reference/<name>_keys.tsv: the exact official state-dict keys and shapes.
 KEYS_DIR = Path(__file__).resolve().parent / "fixtures" / "keys"
@@ -38,3 +43,34 @@ def torchvision_vgg16_features(seed: int) -> tuple[nn.Sequential, dict[str, Tens
     torch.manual_seed(seed)
     vgg = torchvision.models.vgg.make_layers(torchvision.models.vgg.cfgs["D"][:10])  # up to pool3
     return vgg, {f"features.{k}": v for k, v in vgg.state_dict().items()}
+
+
+class RepeatedSamples(Dataset):
+    """`images` (N,3,H,W) and `masks` (N,1,H,W) as contract samples, sample i % N at index i: an overfitting set."""
+
+    def __init__(self, images: Tensor, masks: Tensor, length: int | None = None) -> None:
+        self.images, self.masks = images, masks
+        self.length = len(images) if length is None else length
+
+    def __len__(self) -> int:
+        return self.length
+
+    def __getitem__(self, index: int) -> dict[str, Any]:
+        i = index % len(self.images)
+        return {"image": self.images[i], "mask": self.masks[i], "id": f"img{i}"}
+
+
+def quiet_trainer(tmp_path: Path, max_steps: int, **options: Any) -> L.Trainer:
+    """A one-device CPU Trainer without logger, progress bar or model summary; `options` add Trainer arguments."""
+    import lightning as L  # only the training tests pay for the import
+
+    return L.Trainer(
+        accelerator="cpu",
+        devices=1,
+        max_steps=max_steps,
+        logger=False,
+        enable_progress_bar=False,
+        enable_model_summary=False,
+        default_root_dir=str(tmp_path),
+        **options,
+    )

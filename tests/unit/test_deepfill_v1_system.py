@@ -8,8 +8,9 @@ from pathlib import Path
 import lightning as L
 import pytest
 import torch
+from helpers import RepeatedSamples, quiet_trainer
 from torch import nn
-from torch.utils.data import DataLoader, Dataset
+from torch.utils.data import DataLoader
 
 from inpaintbench.catalog import load_families
 from inpaintbench.losses.wgan import (
@@ -110,25 +111,16 @@ def test_windows_for_small_large_and_empty_holes() -> None:
 
 # --- the system ----------------------------------------------------------------------------------
 
-class FixedBatch(Dataset):
-    """The same few samples over and over: an overfitting set."""
-
-    def __init__(self, n: int = 2) -> None:
-        gen = torch.Generator().manual_seed(0)
-        _, xx = torch.meshgrid(torch.arange(SIZE), torch.arange(SIZE), indexing="ij")
-        stripes = (torch.sin(xx / 2.0) * 0.4 + 0.5).expand(3, SIZE, SIZE)
-        self.images = (stripes + 0.05 * torch.rand(n, 3, SIZE, SIZE, generator=gen)).clamp(0, 1)
-        self.masks = torch.zeros(n, 1, SIZE, SIZE)
-        for i in range(n):
-            self.masks[i, :, 6 + 2 * i: 18 + 2 * i, 8: 20] = 1
-        self.n = n
-
-    def __len__(self) -> int:
-        return 10_000
-
-    def __getitem__(self, index: int) -> dict:
-        i = index % self.n
-        return {"image": self.images[i], "mask": self.masks[i], "id": f"img{i}"}
+def fixed_samples(n: int = 2) -> RepeatedSamples:
+    """The same few striped samples over and over: an overfitting set."""
+    gen = torch.Generator().manual_seed(0)
+    _, xx = torch.meshgrid(torch.arange(SIZE), torch.arange(SIZE), indexing="ij")
+    stripes = (torch.sin(xx / 2.0) * 0.4 + 0.5).expand(3, SIZE, SIZE)
+    images = (stripes + 0.05 * torch.rand(n, 3, SIZE, SIZE, generator=gen)).clamp(0, 1)
+    masks = torch.zeros(n, 1, SIZE, SIZE)
+    for i in range(n):
+        masks[i, :, 6 + 2 * i: 18 + 2 * i, 8: 20] = 1
+    return RepeatedSamples(images, masks, length=10_000)
 
 
 def make_system(**overrides) -> DeepFillV1System:
@@ -137,13 +129,8 @@ def make_system(**overrides) -> DeepFillV1System:
     return SYSTEMS.get("deepfill_v1")(arch="deepfill_v1_tiny", arch_args={"cnum": 4}, **args)
 
 
-def make_trainer(tmp_path: Path, max_steps: int, **kwargs) -> L.Trainer:
-    return L.Trainer(max_steps=max_steps, accelerator="cpu", logger=False, enable_progress_bar=False,
-                     enable_model_summary=False, default_root_dir=tmp_path, **kwargs)
-
-
 def loader(n: int = 2) -> DataLoader:
-    return DataLoader(FixedBatch(n), batch_size=n, shuffle=False)
+    return DataLoader(fixed_samples(n), batch_size=n, shuffle=False)
 
 
 class UpdateRecorder(L.Callback):
@@ -173,7 +160,7 @@ class UpdateRecorder(L.Callback):
 def test_five_critic_steps_then_one_generator_step(tmp_path: Path) -> None:
     torch.manual_seed(0)
     recorder = UpdateRecorder()
-    trainer = make_trainer(tmp_path, 12, enable_checkpointing=False, callbacks=[recorder])
+    trainer = quiet_trainer(tmp_path, 12, enable_checkpointing=False, callbacks=[recorder])
     trainer.fit(make_system(), loader())
     critic_step, generator_step = (False, True), (True, False)
     assert recorder.updates == ([critic_step] * 5 + [generator_step]) * 2
@@ -183,7 +170,7 @@ def test_five_critic_steps_then_one_generator_step(tmp_path: Path) -> None:
 def test_overfits_one_batch(tmp_path: Path) -> None:
     torch.manual_seed(0)
     system = make_system(lr=2e-3, critic_steps=1)
-    data = FixedBatch(2)
+    data = fixed_samples(2)
     real = system.generator.to_network(data.images)
 
     def reconstruction() -> float:
@@ -192,7 +179,7 @@ def test_overfits_one_batch(tmp_path: Path) -> None:
         return (losses["l1"] + losses["ae"]).item()
 
     before = reconstruction()
-    make_trainer(tmp_path, 60, enable_checkpointing=False).fit(system, loader())
+    quiet_trainer(tmp_path, 60, enable_checkpointing=False).fit(system, loader())
     after = reconstruction()
     assert after < 0.7 * before, (before, after)
 
@@ -200,7 +187,7 @@ def test_overfits_one_batch(tmp_path: Path) -> None:
 def test_checkpoint_round_trip_with_weights_only(tmp_path: Path) -> None:
     torch.manual_seed(0)
     system = make_system()
-    trainer = make_trainer(tmp_path, 7, enable_checkpointing=False)
+    trainer = quiet_trainer(tmp_path, 7, enable_checkpointing=False)
     trainer.fit(system, loader())
     path = tmp_path / "last.ckpt"
     trainer.save_checkpoint(path)
@@ -210,7 +197,7 @@ def test_checkpoint_round_trip_with_weights_only(tmp_path: Path) -> None:
     rebuilt = SYSTEMS.get("deepfill_v1")(**hparams)
     rebuilt.load_state_dict(ckpt["state_dict"], strict=True)
     assert ckpt["global_step"] == 7  # the 5:1 cycle resumes from here
-    image, mask = FixedBatch(2).images, FixedBatch(2).masks
+    image, mask = fixed_samples(2).images, fixed_samples(2).masks
     assert torch.equal(rebuilt.generator.inpaint(image, mask), system.generator.inpaint(image, mask))
     assert rebuilt.loss_weights() == system.loss_weights()
 

@@ -8,9 +8,10 @@ from pathlib import Path
 import lightning as L
 import pytest
 import torch
+from helpers import RepeatedSamples, quiet_trainer
 from omegaconf import OmegaConf
 from torch import nn
-from torch.utils.data import DataLoader, Dataset
+from torch.utils.data import DataLoader
 
 from inpaintbench import create_model
 from inpaintbench.systems import lama as lama_system
@@ -44,23 +45,16 @@ def stand_in_backbone(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(lama_system, "build_hrf_backbone", build)
 
 
-class _FixedBatch(Dataset):
-    """The same images and masks at every index: one batch repeated."""
-
-    def __init__(self, n: int = 4, size: int = 32) -> None:
-        generator = torch.Generator().manual_seed(0)
-        yy, xx = torch.meshgrid(torch.linspace(0, 1, size), torch.linspace(0, 1, size), indexing="ij")
-        base = torch.stack([xx, yy, (xx + yy) / 2])
-        self.images = (base[None] * torch.rand(n, 3, 1, 1, generator=generator)).clamp(0, 1)
-        self.masks = torch.zeros(n, 1, size, size)
-        for i in range(n):
-            self.masks[i, :, 4 + i : 16 + i, 8:20] = 1
-
-    def __len__(self) -> int:
-        return len(self.images)
-
-    def __getitem__(self, index: int) -> dict:
-        return {"image": self.images[index], "mask": self.masks[index], "id": f"img{index}"}
+def _fixed_samples(n: int = 4, size: int = 32) -> RepeatedSamples:
+    """n gradient images with shifted box holes: one batch, repeated by the loader's epochs."""
+    generator = torch.Generator().manual_seed(0)
+    yy, xx = torch.meshgrid(torch.linspace(0, 1, size), torch.linspace(0, 1, size), indexing="ij")
+    base = torch.stack([xx, yy, (xx + yy) / 2])
+    images = (base[None] * torch.rand(n, 3, 1, 1, generator=generator)).clamp(0, 1)
+    masks = torch.zeros(n, 1, size, size)
+    for i in range(n):
+        masks[i, :, 4 + i : 16 + i, 8:20] = 1
+    return RepeatedSamples(images, masks)
 
 
 class _History(L.Callback):
@@ -79,10 +73,7 @@ def _system(**overrides: object) -> lama_system.LamaSystem:
 
 
 def _trainer(tmp_path: Path, steps: int, callbacks: list) -> L.Trainer:
-    return L.Trainer(
-        accelerator="cpu", devices=1, max_steps=steps, default_root_dir=tmp_path, logger=False,
-        enable_progress_bar=False, enable_model_summary=False, callbacks=callbacks, deterministic=True,
-    )
+    return quiet_trainer(tmp_path, steps, callbacks=callbacks, deterministic=True)
 
 
 @pytest.mark.parametrize("name", ["lama_fourier", "lama_big", "lama_tiny"])
@@ -114,7 +105,7 @@ def test_a_few_steps_on_one_batch_lower_the_loss(tmp_path: Path, stand_in_backbo
     system = _system(perceptual_backbone="ade20k_resnet50dilated")
     assert system.loss_weights()["hrf_perceptual[ade20k_resnet50dilated]"] == 30.0
     history = _History()
-    loader = DataLoader(_FixedBatch(), batch_size=4, shuffle=False)
+    loader = DataLoader(_fixed_samples(), batch_size=4, shuffle=False)
     _trainer(tmp_path, 16, [history]).fit(system, loader)  # max_steps counts optimiser steps: 2 per batch
     steps = history.outputs
     assert len(steps) == 8
@@ -130,7 +121,7 @@ def test_checkpoint_round_trips_with_weights_only(tmp_path: Path, stand_in_backb
     torch.manual_seed(0)
     system = _system(perceptual_backbone="ade20k_resnet50dilated")
     checkpoints = L.pytorch.callbacks.ModelCheckpoint(dirpath=tmp_path / "ckpt", save_last=True)
-    loader = DataLoader(_FixedBatch(n=2), batch_size=2)
+    loader = DataLoader(_fixed_samples(n=2), batch_size=2)
     _trainer(tmp_path, 4, [checkpoints]).fit(system, loader)
     path = tmp_path / "ckpt" / "last.ckpt"
     checkpoint = torch.load(path, map_location="cpu", weights_only=True)
@@ -142,7 +133,7 @@ def test_checkpoint_round_trips_with_weights_only(tmp_path: Path, stand_in_backb
     rebuilt = SYSTEMS.get("lama")(**hparams)
     rebuilt.on_load_checkpoint(checkpoint)
     rebuilt.load_state_dict(checkpoint["state_dict"], strict=True)
-    image, mask = _FixedBatch(n=2)[0]["image"][None], _FixedBatch(n=2)[0]["mask"][None]
+    image, mask = _fixed_samples(n=2)[0]["image"][None], _fixed_samples(n=2)[0]["mask"][None]
     expected = system.generator.eval().inpaint(image, mask)
     torch.testing.assert_close(rebuilt.generator.eval().inpaint(image, mask), expected)
 

@@ -10,8 +10,9 @@ import hydra
 import lightning as L
 import pytest
 import torch
+from helpers import RepeatedSamples, quiet_trainer
 from omegaconf import OmegaConf
-from torch.utils.data import DataLoader, Dataset
+from torch.utils.data import DataLoader
 
 from inpaintbench import create_model, list_models
 from inpaintbench.systems.base import SYSTEMS
@@ -31,17 +32,6 @@ def fixed_batch(n=2, size=72):
     return {"image": image, "mask": mask, "id": [f"img{i}" for i in range(n)]}
 
 
-class Repeat(Dataset):
-    def __init__(self, batch, length):
-        self.batch, self.length = batch, length
-
-    def __len__(self):
-        return self.length
-
-    def __getitem__(self, index):
-        return self.batch
-
-
 class LossRecorder(L.Callback):
     def __init__(self):
         self.losses = []
@@ -51,21 +41,13 @@ class LossRecorder(L.Callback):
 
 
 def trainer(tmp_path, steps, callbacks=()):
-    return L.Trainer(
-        max_steps=steps,
-        accelerator="cpu",
-        devices=1,
-        logger=False,
-        enable_checkpointing=False,
-        enable_progress_bar=False,
-        enable_model_summary=False,
-        default_root_dir=tmp_path,
-        callbacks=list(callbacks),
-    )
+    return quiet_trainer(tmp_path, steps, enable_checkpointing=False, callbacks=list(callbacks))
 
 
 def loader(steps):
-    return DataLoader(Repeat(fixed_batch(), steps), batch_size=None)
+    """`steps` copies of `fixed_batch()`."""
+    batch = fixed_batch()
+    return DataLoader(RepeatedSamples(batch["image"], batch["mask"], 2 * steps), batch_size=2)
 
 
 def test_a_few_steps_on_one_batch_lower_the_loss_and_checkpoint_round_trips(tmp_path, standin_vgg):

@@ -7,9 +7,10 @@ from pathlib import Path
 import lightning as L
 import pytest
 import torch
+from helpers import RepeatedSamples, quiet_trainer
 from omegaconf import OmegaConf
 from torch import nn
-from torch.utils.data import DataLoader, Dataset
+from torch.utils.data import DataLoader
 
 from inpaintbench.catalog import load_families
 from inpaintbench.losses.reconstruction import ReconstructionLoss
@@ -154,22 +155,13 @@ def test_missing_vgg_weights_stop_with_the_file_named(tmp_path: Path, monkeypatc
 # --- training -------------------------------------------------------------------------------------------
 
 
-class RepeatBatch(Dataset):
-    def __init__(self, item: dict, length: int) -> None:
-        self.item, self.length = item, length
-
-    def __len__(self) -> int:
-        return self.length
-
-    def __getitem__(self, index: int) -> dict:
-        return {"image": self.item["image"][index % 2], "mask": self.item["mask"][index % 2], "id": "x"}
+def repeated(item: dict, length: int) -> DataLoader:
+    """`length` samples cycling through `item`'s two images, in batches of 2."""
+    return DataLoader(RepeatedSamples(item["image"], item["mask"], length), batch_size=2)
 
 
 def trainer(tmp_path: Path, steps: int) -> L.Trainer:
-    return L.Trainer(
-        accelerator="cpu", max_steps=steps, logger=False, enable_checkpointing=False, enable_progress_bar=False,
-        enable_model_summary=False, default_root_dir=str(tmp_path), deterministic=True,
-    )
+    return quiet_trainer(tmp_path, steps, enable_checkpointing=False, deterministic=True)
 
 
 def batch_loss(built: RFRSystem, item: dict) -> float:
@@ -183,7 +175,7 @@ def test_a_few_steps_on_one_batch_lower_the_loss(tmp_path: Path, system) -> None
     item = fixed_batch()
     built = system(lr=2e-3)
     before = batch_loss(built, item)
-    trainer(tmp_path, 8).fit(built, DataLoader(RepeatBatch(item, 16), batch_size=2))
+    trainer(tmp_path, 8).fit(built, repeated(item, 16))
     after = batch_loss(built, item)
     assert after < 0.8 * before, (before, after)
 
@@ -192,7 +184,7 @@ def test_checkpoint_round_trips_with_weights_only(tmp_path: Path, system, standi
     item = fixed_batch()
     built = system()
     run = trainer(tmp_path, 2)
-    run.fit(built, DataLoader(RepeatBatch(item, 4), batch_size=2))
+    run.fit(built, repeated(item, 4))
     path = tmp_path / "rfr.ckpt"
     run.save_checkpoint(path)
     content = torch.load(path, weights_only=True)
@@ -216,7 +208,7 @@ def test_finetune_freezes_every_batchnorm_and_uses_the_finetune_lr(tmp_path: Pat
     stats = {id(m): (m.running_mean.clone(), m.running_var.clone()) for m in norms}
     weights_before = built.generator.Pconv21.weight.detach().clone()
     run = trainer(tmp_path, 2)
-    run.fit(built, DataLoader(RepeatBatch(item, 4), batch_size=2))
+    run.fit(built, repeated(item, 4))
     assert run.optimizers[0].param_groups[0]["lr"] == 5e-5
     assert all(not m.training for m in norms) and built.generator.Pconv21.training
     for m in norms:
