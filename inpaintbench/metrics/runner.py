@@ -227,6 +227,7 @@ def build_context(cfg: Any, suite: MetricSuite | None = None) -> tuple[EvalConte
 
     device = torch.device(str(cfg.get("device", "cpu")))
     args = to_plain(cfg.model.get("args")) or {}
+    torch.manual_seed(int(cfg.get("seed", 0)))  # an untrained model's random init is reproducible too
     model = create_model(cfg.model.name, **args)
     weights_sha = None
     if cfg.get("weights"):
