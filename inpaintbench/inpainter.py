@@ -49,8 +49,12 @@ def binarize_mask(mask: Tensor, threshold: float = 0.5) -> Tensor:
 
 
 def composite(image: Tensor, mask: Tensor, pred: Tensor) -> Tensor:
-    """Known pixels from `image`, hole pixels from `pred` (1 = hole)."""
-    return mask * pred + (1.0 - mask) * image
+    """Known pixels from `image`, hole pixels from `pred` (1 = hole).
+
+    For the binary masks of the pipeline this is `mask * pred + (1 - mask) * image`, written as a
+    selection so a non-finite prediction can never leak into known pixels (0 * NaN is NaN).
+    """
+    return torch.where(mask > 0.5, pred, image)
 
 
 def quantize_8bit(x: Tensor) -> Tensor:

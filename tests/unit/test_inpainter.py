@@ -5,6 +5,7 @@ import torch
 from inpaintbench.inpainter import (
     check_batch,
     complete,
+    composite,
     crop_to,
     pad_to_multiple,
     quantize_8bit,
@@ -60,3 +61,12 @@ def test_check_batch_rejects_contract_violations():
         check_batch(image, mask.expand(-1, 3, -1, -1))
     with pytest.raises(ValueError, match="differ"):
         check_batch(image, mask[..., :-1])
+
+
+def test_composite_never_leaks_a_non_finite_prediction_into_known_pixels():
+    image, mask, pred = _batch(2)
+    pred = torch.full_like(pred, float("nan"))
+    out = composite(image, mask, pred)
+    known = mask.expand_as(image) == 0
+    assert torch.equal(out[known], image[known])
+    assert torch.isnan(out[~known]).all()
