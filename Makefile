@@ -4,7 +4,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: test test-slow bench lint clean venv
+.PHONY: test test-slow bench golden lint clean venv
 
 venv: $(STAMP)
 
@@ -16,12 +16,16 @@ $(STAMP): pyproject.toml
 test: $(STAMP)
 	$(PY) -m pytest
 	$(VENV)/bin/ruff check inpaintbench tests
+	$(VENV)/bin/inpaintbench regress
 
 test-slow: $(STAMP)
 	$(PY) -m pytest -m slow
 
 bench: $(STAMP)
 	$(VENV)/bin/inpaintbench bench
+
+golden: $(STAMP)  # deliberately rewrite results/golden/ (review the diff before committing it)
+	$(VENV)/bin/inpaintbench regress rewrite_golden=true
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check inpaintbench tests

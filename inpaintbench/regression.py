@@ -11,13 +11,14 @@ from __future__ import annotations
 import csv
 import io
 import math
+import tempfile
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import torch
-from omegaconf import DictConfig
+from omegaconf import DictConfig, OmegaConf
 
 from inpaintbench.errors import InpaintbenchError
 
@@ -152,7 +153,9 @@ def regress(cfg: DictConfig, provenance: str) -> int:
     from inpaintbench.bench import run_plan
     from inpaintbench.report.leaderboard import run_rows
 
-    tidy = [row for _, outcome in run_plan(cfg) for row in run_rows(outcome.store)]
+    with tempfile.TemporaryDirectory(prefix="inpaintbench-regress-") as scratch:
+        cfg = OmegaConf.merge(cfg, {"paths": {"results": scratch}})  # always recompute, never resume
+        tidy = [row for _, outcome in run_plan(cfg) for row in run_rows(outcome.store)]
     metrics_now = metric_rows(tidy)
     counts_now = [{**r, "metric": f"{r['metric']}.n", "value": r["n"]} for r in metrics_now]
     tiny = list_models("*_tiny")

@@ -114,7 +114,7 @@ def _card(
         "train_masks": to_plain(cfg.model.train_masks),
         "data": {
             "name": cfg.data.name,
-            "root": str(cfg.data.root),
+            "root": _relative_to_repo(Path(str(cfg.data.root)), Path(str(cfg.paths.repo))),
             "manifest_sha256": sha256_file(manifest) if manifest.is_file() else None,
         },
         "steps": int(steps),
@@ -130,6 +130,14 @@ def _card(
         "created": dt.datetime.now(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
         "command": command or f"inpaintbench train model={cfg.model.name} tag={cfg.tag}",
     }
+
+
+def _relative_to_repo(path: Path, repo: Path) -> str:
+    """Cards travel with the repository: a path inside it is written relative to it."""
+    try:
+        return path.resolve().relative_to(repo.resolve()).as_posix()
+    except ValueError:
+        return str(path)
 
 
 def reproduce_command(overrides: list[str]) -> str:
