@@ -92,12 +92,9 @@ def evaluate(cfg: Any) -> Any:
 
 def report(cfg: Any) -> tuple[Path, Path]:
     """Write results/leaderboard.csv and results/leaderboard.md from every run under results/."""
+    from inpaintbench.masks import RATIO_BINS
     from inpaintbench.report.leaderboard import write_leaderboard
 
-    try:
-        from inpaintbench.masks import RATIO_BINS
-    except ImportError:  # masks package not present: bins sort by name
-        RATIO_BINS = []
     csv_path, md_path, n_runs = write_leaderboard(str(cfg.paths.results), str(cfg.paths.repo), list(RATIO_BINS))
     print(f"{n_runs} run(s) -> {csv_path}, {md_path}")
     return csv_path, md_path
