@@ -21,6 +21,7 @@ import torch
 from omegaconf import DictConfig, OmegaConf
 
 from inpaintbench.errors import InpaintbenchError
+from inpaintbench.results import atomic_write_text
 
 METRIC_FIELDS = ["model", "protocol_id", "bin", "metric", "value", "n"]
 CHECKSUM_FIELDS = ["arch", "statistic", "value"]
@@ -50,6 +51,11 @@ def metric_rows(tidy_rows: Iterable[Mapping[str, Any]]) -> list[dict[str, Any]]:
         if row["bin"] != "-" and row.get("value") is not None
     ]
     return sorted(rows, key=lambda r: (r["model"], r["protocol_id"], r["bin"], r["metric"]))
+
+
+def count_rows(rows: Iterable[Mapping[str, Any]]) -> list[dict[str, Any]]:
+    """Each metric row's N as a number of its own (`<metric>.n`), compared exactly."""
+    return [{**r, "metric": f"{r['metric']}.n", "value": r["n"]} for r in rows]
 
 
 @torch.no_grad()
@@ -119,9 +125,7 @@ def write_csv(path: Path, rows: Sequence[Mapping[str, Any]], fields: Sequence[st
     for row in rows:
         writer.writerow({f: (repr(row[f]) if isinstance(row[f], float) else row[f]) for f in fields})
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(buffer.getvalue())
-    tmp.replace(path)
+    atomic_write_text(path, buffer.getvalue())
 
 
 def render_drifts(drifts: Sequence[Drift]) -> str:
@@ -157,18 +161,18 @@ def regress(cfg: DictConfig, provenance: str) -> int:
         cfg = OmegaConf.merge(cfg, {"paths": {"results": scratch}})  # always recompute, never resume
         tidy = [row for _, outcome in run_plan(cfg) for row in run_rows(outcome.store)]
     metrics_now = metric_rows(tidy)
-    counts_now = [{**r, "metric": f"{r['metric']}.n", "value": r["n"]} for r in metrics_now]
+    counts_now = count_rows(metrics_now)
     tiny = list_models("*_tiny")
     checksums_now = forward_checksums(tiny, int(cfg.checksums.seed), int(cfg.checksums.size))
     golden = Path(str(cfg.golden_dir))
     if cfg.rewrite_golden:
         write_csv(golden / "metrics.csv", metrics_now, METRIC_FIELDS)
         write_csv(golden / "checksums.csv", checksums_now, CHECKSUM_FIELDS)
-        (golden / "README.md").write_text(provenance)
+        atomic_write_text(golden / "README.md", provenance)
         print(f"golden files rewritten in {golden}: {len(metrics_now)} metric values, {len(checksums_now)} checksums")
         return 0
     golden_metrics = read_csv(golden / "metrics.csv")
-    golden_counts = [{**r, "metric": f"{r['metric']}.n", "value": r["n"]} for r in golden_metrics]
+    golden_counts = count_rows(golden_metrics)
     tolerances = dict(cfg.tolerances)
     drifts = compare(
         metrics_now, golden_metrics, ["model", "protocol_id", "bin", "metric"], metric_tolerance(tolerances)

@@ -15,6 +15,7 @@ import yaml
 
 from inpaintbench.config import REPO_ROOT
 from inpaintbench.errors import InpaintbenchError
+from inpaintbench.results import atomic_write_text
 from inpaintbench.weights import save_safetensors, sha256_file
 
 DEFAULT_MODELS_DIR = REPO_ROOT / "models"
@@ -45,11 +46,15 @@ def export_generator(state_dict: dict, out_dir: Path, arch: str, tag: str, card:
     weights = Path(out_dir) / f"{arch}.{tag}.safetensors"
     sha = save_safetensors(state_dict, weights, metadata={"arch": arch, "tag": tag})
     full_card = {"arch": arch, "tag": tag, **card, "sha256": sha, "file": weights.name}
-    card_file = card_path(weights)
-    tmp = card_file.with_name(card_file.name + ".tmp")
-    tmp.write_text(yaml.safe_dump(full_card, sort_keys=False))
-    tmp.replace(card_file)
+    write_card(weights, full_card)
     return ZooEntry(weights, full_card)
+
+
+def write_card(weights: Path, card: dict[str, Any]) -> Path:
+    """The YAML card beside a weight file, written atomically."""
+    card_file = card_path(weights)
+    atomic_write_text(card_file, yaml.safe_dump(card, sort_keys=False))
+    return card_file
 
 
 def list_zoo(models_dir: str | Path | None = None) -> list[ZooEntry]:

@@ -11,12 +11,12 @@ import datetime as dt
 from pathlib import Path
 from typing import Any
 
-import yaml
 from torch import nn
 
 from inpaintbench.release.catalog import releases_for
 from inpaintbench.release.reader import ReleaseContent, check_release_fits, read_release
 from inpaintbench.weights import WeightsError, as_state_dict, check_state_dict, save_safetensors
+from inpaintbench.zoo import write_card
 
 
 def _plain(value: Any) -> Any:
@@ -69,8 +69,5 @@ def convert_release(
         "converted": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
         "release_info": _plain(content.info),
     }
-    card_file = target.with_name(target.name.removesuffix(".safetensors") + ".yaml")
-    tmp = card_file.with_name(card_file.name + ".tmp")
-    tmp.write_text(yaml.safe_dump(card, sort_keys=False))
-    tmp.replace(card_file)
+    write_card(target, card)
     return target, card
