@@ -1,0 +1,47 @@
+"""`inpaintbench train` end to end: train, resume from last.ckpt, export weights + card to the zoo."""
+
+import pytest
+import yaml
+
+from inpaintbench.config import compose
+from inpaintbench.errors import InpaintbenchError
+from inpaintbench.tasks import train
+from inpaintbench.weights import load_weights, sha256_file
+from inpaintbench.zoo import list_zoo, verify_entry
+
+
+def _cfg(tmp_path, steps):
+    return compose(
+        "train",
+        [
+            "model=pconv_unet_tiny",
+            "model.system.perceptual_backbone=none",
+            "data.resize=none",
+            "data.size=96",
+            "batch_size=2",
+            f"trainer.max_steps={steps}",
+            "trainer.checkpoint_every=1",
+            "tag=t",
+            f"paths.train_runs={tmp_path / 'runs'}",
+            f"paths.models={tmp_path / 'models'}",
+        ],
+    )
+
+
+def test_train_resumes_and_exports_a_card_the_zoo_lists(tmp_path):
+    first = train(_cfg(tmp_path, 2))
+    assert (tmp_path / "runs" / "pconv_unet_tiny.t" / "checkpoints" / "last.ckpt").is_file()
+    resumed = train(_cfg(tmp_path, 3))
+    assert first.card["steps"] == 2 and resumed.card["steps"] == 3  # continued, not restarted
+    card = yaml.safe_load((tmp_path / "models" / "pconv_unet_tiny.t.yaml").read_text())
+    assert card["sha256"] == sha256_file(resumed.weights)
+    assert card["losses"]["perceptual"] == 0.0 and card["system"]["perceptual_backbone"] == "none"
+    assert card["data"]["manifest_sha256"] and card["data"]["root"] == "data/sample/train"
+    [entry] = list_zoo(tmp_path / "models")
+    verify_entry(entry)
+    from inpaintbench import create_model
+
+    load_weights(create_model("pconv_unet_tiny"), entry.weights)
+    entry.weights.write_bytes(entry.weights.read_bytes()[:-1] + b"\0")
+    with pytest.raises(InpaintbenchError, match="differs from its card"):
+        verify_entry(entry)
