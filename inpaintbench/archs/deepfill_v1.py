@@ -73,8 +73,9 @@ _RGB_OUTPUT_LAYERS = ("coarse.conv17", "refine.allconv17")
 class GenConv(Conv2dSame):
     """`gen_conv`: convolution with bias, TF 'SAME' padding, then ELU (or the given activation)."""
 
-    def __init__(self, cin: int, cout: int, kernel: int = 3, stride: int = 1, dilation: int = 1,
-                 activation: str = "elu") -> None:
+    def __init__(
+        self, cin: int, cout: int, kernel: int = 3, stride: int = 1, dilation: int = 1, activation: str = "elu"
+    ) -> None:
         super().__init__(cin, cout, kernel, stride=stride, dilation=dilation)
         self.activation = _ACTIVATIONS[activation]()
 
@@ -159,20 +160,42 @@ class RefineNetwork(nn.Module):
         return x
 
     def forward(self, xnow: Tensor, mask: Tensor, return_offsets: bool = False) -> Tensor | tuple[Tensor, Tensor]:
-        hallucinated = self._run(xnow, (
-            "xconv1", "xconv2_downsample", "xconv3", "xconv4_downsample", "xconv5", "xconv6",
-            "xconv7_atrous", "xconv8_atrous", "xconv9_atrous", "xconv10_atrous"))
-        features = self._run(xnow, (
-            "pmconv1", "pmconv2_downsample", "pmconv3", "pmconv4_downsample", "pmconv5", "pmconv6"))
+        hallucinated = self._run(
+            xnow,
+            (
+                "xconv1",
+                "xconv2_downsample",
+                "xconv3",
+                "xconv4_downsample",
+                "xconv5",
+                "xconv6",
+                "xconv7_atrous",
+                "xconv8_atrous",
+                "xconv9_atrous",
+                "xconv10_atrous",
+            ),
+        )
+        features = self._run(
+            xnow, ("pmconv1", "pmconv2_downsample", "pmconv3", "pmconv4_downsample", "pmconv5", "pmconv6")
+        )
         mask_small = resize_nearest_tf(mask, tuple(features.shape[-2:]))  # `resize_mask_like(mask, conv6)`
         attended = self.contextual_attention(features, features, mask_small, return_offsets=return_offsets)
         offsets = None
         if return_offsets:
             attended, offsets = attended
         attended = self.pmconv10(self.pmconv9(attended))
-        x = self._run(torch.cat([hallucinated, attended], dim=1), (
-            "allconv11", "allconv12", "allconv13_upsample", "allconv14", "allconv15_upsample", "allconv16",
-            "allconv17"))
+        x = self._run(
+            torch.cat([hallucinated, attended], dim=1),
+            (
+                "allconv11",
+                "allconv12",
+                "allconv13_upsample",
+                "allconv14",
+                "allconv15_upsample",
+                "allconv16",
+                "allconv17",
+            ),
+        )
         x = x.clamp(-1.0, 1.0)
         return (x, offsets) if return_offsets else x
 
@@ -236,6 +259,7 @@ class DeepFillV1(LearnedInpainter):
 
 # --- converter -----------------------------------------------------------------------------------
 
+
 def _port_name_of(our_key: str) -> str:
     """`refine.xconv13...` style key of ours -> the PyTorch port's key."""
     stage, layer, param = our_key.split(".")
@@ -290,8 +314,10 @@ def tf_to_port_state_dict(variables: Mapping[str, Tensor]) -> dict[str, Tensor]:
     """
     missing = [k for k in _port_to_ours() if port_key_to_tf_name(k) not in variables]
     if missing:
-        raise KeyError(f"TF checkpoint lacks {len(missing)} DeepFill v1 generator variables, "
-                       f"e.g. {port_key_to_tf_name(missing[0])}")
+        raise KeyError(
+            f"TF checkpoint lacks {len(missing)} DeepFill v1 generator variables, "
+            f"e.g. {port_key_to_tf_name(missing[0])}"
+        )
     port = {}
     for key in _port_to_ours():
         value = torch.as_tensor(variables[port_key_to_tf_name(key)])
@@ -323,6 +349,7 @@ def convert_port_state_dict(raw: Mapping[str, Tensor], channel_order: str = "bgr
 
 # --- critics -------------------------------------------------------------------------------------
 
+
 class WGANCritic(nn.Module):
     """`build_wgan_{local,global}_discriminator`: four 5x5 stride-2 'SAME' convs with leaky ReLU 0.2,
     no normalisation, then a dense layer to one score.
@@ -332,8 +359,9 @@ class WGANCritic(nn.Module):
     hole crop, global (1,2,4,4)·cnum on the whole image (TF v1.0.0).
     """
 
-    def __init__(self, input_size: tuple[int, int], cnum: int = 64, widths: tuple[int, ...] = (1, 2, 4, 4),
-                 in_channels: int = 3) -> None:
+    def __init__(
+        self, input_size: tuple[int, int], cnum: int = 64, widths: tuple[int, ...] = (1, 2, 4, 4), in_channels: int = 3
+    ) -> None:
         super().__init__()
         layers: list[nn.Module] = []
         cin = in_channels
@@ -365,6 +393,7 @@ def global_critic(image_size: tuple[int, int], cnum: int = 64) -> WGANCritic:
 
 
 # --- registered variants -------------------------------------------------------------------------
+
 
 @MODELS.register("deepfill_v1", family="deepfill_v1", paper="Yu et al. 2018 (CVPR)", params=3_601_542)
 def deepfill_v1(checkpoint_channel_order: str = "bgr") -> DeepFillV1:

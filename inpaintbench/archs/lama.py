@@ -73,7 +73,11 @@ def build_ffc_resnet_generator(
         last = i == n_downsampling - 1
         layers.append(
             FFC_BN_ACT(
-                width(ngf * 2**i), width(ngf * 2 ** (i + 1)), kernel_size=3, stride=2, padding=1,
+                width(ngf * 2**i),
+                width(ngf * 2 ** (i + 1)),
+                kernel_size=3,
+                stride=2,
+                padding=1,
                 ratio_gout=ratio if last else 0.0,
             )
         )

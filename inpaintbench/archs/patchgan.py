@@ -28,11 +28,13 @@ class NLayerDiscriminator(nn.Module):
         for index in range(1, n_layers + 1):
             previous, channels = channels, min(channels * 2, max_features)
             stride = 2 if index < n_layers else 1
-            blocks.append([
-                nn.Conv2d(previous, channels, 4, stride=stride, padding=2),
-                nn.BatchNorm2d(channels),
-                nn.LeakyReLU(0.2, True),
-            ])
+            blocks.append(
+                [
+                    nn.Conv2d(previous, channels, 4, stride=stride, padding=2),
+                    nn.BatchNorm2d(channels),
+                    nn.LeakyReLU(0.2, True),
+                ]
+            )
         blocks.append([nn.Conv2d(channels, 1, 4, stride=1, padding=2)])
         for index, block in enumerate(blocks):
             setattr(self, f"model{index}", nn.Sequential(*block))

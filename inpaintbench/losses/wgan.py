@@ -31,13 +31,20 @@ def wgan_generator_loss(fake_scores: Tensor) -> Tensor:
 
 def random_interpolates(real: Tensor, fake: Tensor, generator: torch.Generator | None = None) -> Tensor:
     """real + alpha·(fake - real) with one alpha ~ U[0,1) per sample."""
-    alpha = torch.rand(real.shape[0], *([1] * (real.ndim - 1)), generator=generator,
-                       dtype=real.dtype, device=real.device)
+    alpha = torch.rand(
+        real.shape[0], *([1] * (real.ndim - 1)), generator=generator, dtype=real.dtype, device=real.device
+    )
     return real + alpha * (fake - real)
 
 
-def gradient_penalty(critic: nn.Module, real: Tensor, fake: Tensor, mask: Tensor | None = None,
-                     norm: float = 1.0, generator: torch.Generator | None = None) -> Tensor:
+def gradient_penalty(
+    critic: nn.Module,
+    real: Tensor,
+    fake: Tensor,
+    mask: Tensor | None = None,
+    norm: float = 1.0,
+    generator: torch.Generator | None = None,
+) -> Tensor:
     """mean over samples of (sqrt(sum_{C,H,W} (dD/dx)^2 · mask) - norm)^2 at random interpolates.
 
     `fake` should be detached; the penalty keeps its graph (create_graph) so the critic trains on it.
@@ -59,7 +66,7 @@ def spatial_discounting_mask(height: int, width: int, gamma: float = 0.9) -> Ten
     dist_rows = torch.minimum(rows, height - rows)
     dist_cols = torch.minimum(cols, width - cols)
     distance = torch.minimum(dist_rows[:, None], dist_cols[None, :])
-    return (gamma ** distance).to(torch.float32)[None, None]
+    return (gamma**distance).to(torch.float32)[None, None]
 
 
 def discounted_l1(target: Tensor, pred: Tensor, weights: Tensor) -> Tensor:

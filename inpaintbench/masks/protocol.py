@@ -64,9 +64,7 @@ class MaskProtocol(ABC):
         merged = {**self.defaults, **params}
         missing = sorted(key for key, value in merged.items() if value is REQUIRED)
         if missing:
-            raise MaskError(
-                f"mask protocol '{self.name}': parameter(s) {', '.join(missing)} must be set in the config"
-            )
+            raise MaskError(f"mask protocol '{self.name}': parameter(s) {', '.join(missing)} must be set in the config")
         self.seed = int(seed)
         self.params: dict[str, Any] = merged
         self.validate()

@@ -82,7 +82,7 @@ def crop_windows(x: Tensor, boxes: list[Box], size: tuple[int, int]) -> Tensor:
     """Crop each sample's box; boxes of another size are resized bilinearly to `size`."""
     crops = []
     for i, (top, left, h, w) in enumerate(boxes):
-        crop = x[i: i + 1, :, top: top + h, left: left + w]
+        crop = x[i : i + 1, :, top : top + h, left : left + w]
         if (h, w) != tuple(size):
             crop = F.interpolate(crop, size=size, mode="bilinear", align_corners=False)
         crops.append(crop)
@@ -93,22 +93,51 @@ def crop_windows(x: Tensor, boxes: list[Box], size: tuple[int, int]) -> Tensor:
 class DeepFillV1System(InpaintingSystem):
     """Generator plus global and local WGAN-GP critics; manual optimisation, 5 critic steps per G step."""
 
-    def __init__(self, arch: str = "deepfill_v1", arch_args: dict[str, Any] | None = None, *,
-                 lr: float = 1e-4, beta1: float = 0.5, beta2: float = 0.9, critic_steps: int = 5,
-                 l1_alpha: float = 1.2, coarse_l1_alpha: float = 1.2, ae_alpha: float = 1.2,
-                 gan_alpha: float = 1e-3, global_wgan_alpha: float = 1.0, gp_lambda: float = 10.0,
-                 discount_gamma: float = 0.9, critic_cnum: int = 64, image_size: int = 256,
-                 perceptual_backbone: str | None = "none") -> None:
+    def __init__(
+        self,
+        arch: str = "deepfill_v1",
+        arch_args: dict[str, Any] | None = None,
+        *,
+        lr: float = 1e-4,
+        beta1: float = 0.5,
+        beta2: float = 0.9,
+        critic_steps: int = 5,
+        l1_alpha: float = 1.2,
+        coarse_l1_alpha: float = 1.2,
+        ae_alpha: float = 1.2,
+        gan_alpha: float = 1e-3,
+        global_wgan_alpha: float = 1.0,
+        gp_lambda: float = 10.0,
+        discount_gamma: float = 0.9,
+        critic_cnum: int = 64,
+        image_size: int = 256,
+        perceptual_backbone: str | None = "none",
+    ) -> None:
         if perceptual_backbone not in (None, "none"):
-            raise ValueError(f"DeepFill v1 has no perceptual loss; set system.perceptual_backbone to none, "
-                             f"got {perceptual_backbone!r}")
+            raise ValueError(
+                f"DeepFill v1 has no perceptual loss; set system.perceptual_backbone to none, "
+                f"got {perceptual_backbone!r}"
+            )
         if image_size % 8:
             raise ValueError(f"image_size must be a multiple of 8, got {image_size}")
-        super().__init__(arch, arch_args, lr=lr, beta1=beta1, beta2=beta2, critic_steps=critic_steps,
-                         l1_alpha=l1_alpha, coarse_l1_alpha=coarse_l1_alpha, ae_alpha=ae_alpha,
-                         gan_alpha=gan_alpha, global_wgan_alpha=global_wgan_alpha, gp_lambda=gp_lambda,
-                         discount_gamma=discount_gamma, critic_cnum=critic_cnum, image_size=image_size,
-                         perceptual_backbone="none")
+        super().__init__(
+            arch,
+            arch_args,
+            lr=lr,
+            beta1=beta1,
+            beta2=beta2,
+            critic_steps=critic_steps,
+            l1_alpha=l1_alpha,
+            coarse_l1_alpha=coarse_l1_alpha,
+            ae_alpha=ae_alpha,
+            gan_alpha=gan_alpha,
+            global_wgan_alpha=global_wgan_alpha,
+            gp_lambda=gp_lambda,
+            discount_gamma=discount_gamma,
+            critic_cnum=critic_cnum,
+            image_size=image_size,
+            perceptual_backbone="none",
+        )
         self.automatic_optimization = False
         self.image_size = (image_size, image_size)
         self.local_size = (image_size // 2, image_size // 2)
@@ -132,8 +161,10 @@ class DeepFillV1System(InpaintingSystem):
     def configure_optimizers(self) -> list[torch.optim.Optimizer]:
         betas = (self.hparams.beta1, self.hparams.beta2)
         critics = [*self.global_critic.parameters(), *self.local_critic.parameters()]
-        return [torch.optim.Adam(self.generator.parameters(), lr=self.hparams.lr, betas=betas),
-                torch.optim.Adam(critics, lr=self.hparams.lr, betas=betas)]
+        return [
+            torch.optim.Adam(self.generator.parameters(), lr=self.hparams.lr, betas=betas),
+            torch.optim.Adam(critics, lr=self.hparams.lr, betas=betas),
+        ]
 
     # --- steps ---------------------------------------------------------------------------------
     def training_step(self, batch: dict[str, Any], batch_idx: int) -> None:
@@ -156,8 +187,9 @@ class DeepFillV1System(InpaintingSystem):
         local_mask = self._crop(mask, boxes)
         d_global = wgan_critic_loss(self.global_critic(real), self.global_critic(fake))
         d_local = wgan_critic_loss(self.local_critic(local_real), self.local_critic(local_fake))
-        penalty = (gradient_penalty(self.local_critic, local_real, local_fake, local_mask)
-                   + gradient_penalty(self.global_critic, real, fake, mask))
+        penalty = gradient_penalty(self.local_critic, local_real, local_fake, local_mask) + gradient_penalty(
+            self.global_critic, real, fake, mask
+        )
         loss = d_global + d_local + self.hparams.gp_lambda * penalty
         opt.zero_grad()
         self.manual_backward(loss)
@@ -180,13 +212,16 @@ class DeepFillV1System(InpaintingSystem):
         fake = x_stage2 * mask + real * (1.0 - mask)
         boxes = hole_windows(mask, self.local_size)
         local_real = self._crop(real, boxes)
-        l1 = (h.coarse_l1_alpha * discounted_l1(local_real, self._crop(x_stage1, boxes), self.discount)
-              + discounted_l1(local_real, self._crop(x_stage2, boxes), self.discount))
+        l1 = h.coarse_l1_alpha * discounted_l1(local_real, self._crop(x_stage1, boxes), self.discount) + discounted_l1(
+            local_real, self._crop(x_stage2, boxes), self.discount
+        )
         known = 1.0 - mask
-        ae = (h.coarse_l1_alpha * ((real - x_stage1).abs() * known).mean()
-              + ((real - x_stage2).abs() * known).mean()) / known.mean().clamp_min(1e-8)
-        g_gan = (h.global_wgan_alpha * wgan_generator_loss(self.global_critic(fake))
-                 + wgan_generator_loss(self.local_critic(self._crop(fake, boxes))))
+        ae = (
+            h.coarse_l1_alpha * ((real - x_stage1).abs() * known).mean() + ((real - x_stage2).abs() * known).mean()
+        ) / known.mean().clamp_min(1e-8)
+        g_gan = h.global_wgan_alpha * wgan_generator_loss(self.global_critic(fake)) + wgan_generator_loss(
+            self.local_critic(self._crop(fake, boxes))
+        )
         total = h.gan_alpha * g_gan + h.l1_alpha * l1 + h.ae_alpha * ae
         return {"g_loss": total, "l1": l1, "ae": ae, "g_gan": g_gan}
 

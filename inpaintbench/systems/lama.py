@@ -76,12 +76,22 @@ class LamaSystem(InpaintingSystem):
         discriminator_layers: int = 4,
     ) -> None:
         super().__init__(
-            arch, arch_args, lr=lr, lr_discriminator=lr_discriminator, l1_weight_known=l1_weight_known,
-            l1_weight_missing=l1_weight_missing, hrf_perceptual_weight=hrf_perceptual_weight,
-            perceptual_backbone=perceptual_backbone, perceptual_weights=perceptual_weights,
-            adversarial_weight=adversarial_weight, feature_matching_weight=feature_matching_weight,
-            r1_weight=r1_weight, mask_as_fake_target=mask_as_fake_target, gradient_clip_val=gradient_clip_val,
-            discriminator_channels=discriminator_channels, discriminator_layers=discriminator_layers,
+            arch,
+            arch_args,
+            lr=lr,
+            lr_discriminator=lr_discriminator,
+            l1_weight_known=l1_weight_known,
+            l1_weight_missing=l1_weight_missing,
+            hrf_perceptual_weight=hrf_perceptual_weight,
+            perceptual_backbone=perceptual_backbone,
+            perceptual_weights=perceptual_weights,
+            adversarial_weight=adversarial_weight,
+            feature_matching_weight=feature_matching_weight,
+            r1_weight=r1_weight,
+            mask_as_fake_target=mask_as_fake_target,
+            gradient_clip_val=gradient_clip_val,
+            discriminator_channels=discriminator_channels,
+            discriminator_layers=discriminator_layers,
         )
         self.automatic_optimization = False
         self.discriminator = NLayerDiscriminator(3, discriminator_channels, discriminator_layers)

@@ -29,8 +29,9 @@ def tf_nearest_indices(n_in: int, n_out: int) -> list[int]:
     return [min(math.floor(Fraction(i * (n_in - 1), n_out - 1) + Fraction(1, 2)), n_in - 1) for i in range(n_out)]
 
 
-def brute_force_attention(f: np.ndarray, b: np.ndarray, mask: np.ndarray, rate: int = 2,
-                          scale: float = 10.0, eps: float = 1e-4) -> np.ndarray:
+def brute_force_attention(
+    f: np.ndarray, b: np.ndarray, mask: np.ndarray, rate: int = 2, scale: float = 10.0, eps: float = 1e-4
+) -> np.ndarray:
     """One sample: f, b (C,H,W) float64, mask (H,W) with 1 = hole. Loops, no convolutions."""
     c, height, width = b.shape
     h, w = height // rate, width // rate
@@ -43,11 +44,11 @@ def brute_force_attention(f: np.ndarray, b: np.ndarray, mask: np.ndarray, rate: 
     scores = np.zeros((count, count))
     valid = np.zeros(count)
     for q, (by, bx) in enumerate(positions):
-        patch_b = b_p[:, by: by + 3, bx: bx + 3]
-        norm = max(np.sqrt((patch_b ** 2).sum()), eps)
-        valid[q] = float(m_p[by: by + 3, bx: bx + 3].sum() == 0)
+        patch_b = b_p[:, by : by + 3, bx : bx + 3]
+        norm = max(np.sqrt((patch_b**2).sum()), eps)
+        valid[q] = float(m_p[by : by + 3, bx : bx + 3].sum() == 0)
         for p, (fy, fx) in enumerate(positions):
-            scores[p, q] = (f_p[:, fy: fy + 3, fx: fx + 3] * patch_b).sum() / norm
+            scores[p, q] = (f_p[:, fy : fy + 3, fx : fx + 3] * patch_b).sum() / norm
     # propagation 1: neighbours along the row-major flattening of both axes
     fused = np.zeros_like(scores)
     for p in range(count):
@@ -70,8 +71,8 @@ def brute_force_attention(f: np.ndarray, b: np.ndarray, mask: np.ndarray, rate: 
         weights = np.exp(logits - logits.max())
         weights = weights / weights.sum() * valid
         for q, (by, bx) in enumerate(positions):
-            raw_patch = b_raw[:, 2 * by: 2 * by + 4, 2 * bx: 2 * bx + 4]
-            out[:, 2 * fy: 2 * fy + 4, 2 * fx: 2 * fx + 4] += weights[q] * raw_patch
+            raw_patch = b_raw[:, 2 * by : 2 * by + 4, 2 * bx : 2 * bx + 4]
+            out[:, 2 * fy : 2 * fy + 4, 2 * fx : 2 * fx + 4] += weights[q] * raw_patch
     return out[:, 1:-1, 1:-1] / 4.0
 
 
@@ -129,13 +130,16 @@ def test_rejects_sizes_that_are_not_multiples_of_rate() -> None:
 def test_copies_texture_into_a_blurred_hole() -> None:
     """On raw pixels of a periodic texture, the layer alone beats the blurred guess in the hole."""
     size, period = 64, 8
-    yy, xx = torch.meshgrid(torch.arange(size, dtype=torch.float32), torch.arange(size, dtype=torch.float32),
-                            indexing="ij")
-    truth = torch.stack([
-        torch.sin(2 * math.pi * xx / period),
-        torch.sin(2 * math.pi * (xx + yy) / period),
-        torch.cos(2 * math.pi * yy / period),
-    ])[None]
+    yy, xx = torch.meshgrid(
+        torch.arange(size, dtype=torch.float32), torch.arange(size, dtype=torch.float32), indexing="ij"
+    )
+    truth = torch.stack(
+        [
+            torch.sin(2 * math.pi * xx / period),
+            torch.sin(2 * math.pi * (xx + yy) / period),
+            torch.cos(2 * math.pi * yy / period),
+        ]
+    )[None]
     mask = torch.zeros(1, 1, size, size)
     mask[..., 24:40, 24:40] = 1
     kernel = torch.ones(3, 1, 5, 5) / 25

@@ -114,8 +114,12 @@ def test_cmyk_uses_the_multiplicative_conversion(tmp_path: Path) -> None:
     rgb = load_rgb8(tmp_path / "c.tif")
     c, m, y, k = (cmyk[..., i].astype(int) for i in range(4))
     # Brute-force reference: each channel (255 - ink) * (255 - black) / 255, never a tie (255 is odd).
-    expected = [[[round(Fraction((255 - ink) * (255 - kk), 255)) for ink in (cc, mm, yy)]
-                 for cc, mm, yy, kk in zip(c[0], m[0], y[0], k[0], strict=True)]]
+    expected = [
+        [
+            [round(Fraction((255 - ink) * (255 - kk), 255)) for ink in (cc, mm, yy)]
+            for cc, mm, yy, kk in zip(c[0], m[0], y[0], k[0], strict=True)
+        ]
+    ]
     np.testing.assert_array_equal(rgb, np.array(expected, dtype=np.uint8))
 
 

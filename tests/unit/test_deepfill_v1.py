@@ -26,13 +26,12 @@ from inpaintbench.weights import load_weights, save_safetensors
 pytestmark = pytest.mark.usefixtures("one_thread")  # tiny tensors: one thread is fastest on a shared CPU
 
 
-
 def box_batch(n: int = 2, height: int = 64, width: int = 64, seed: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
     gen = torch.Generator().manual_seed(seed)
     image = torch.rand(n, 3, height, width, generator=gen)
     mask = torch.zeros(n, 1, height, width)
-    mask[0, :, height // 4: height // 2, width // 3: width // 2 + 4] = 1
-    mask[-1, :, height // 2: height - 5, 3: width // 3] = 1
+    mask[0, :, height // 4 : height // 2, width // 3 : width // 2 + 4] = 1
+    mask[-1, :, height // 2 : height - 5, 3 : width // 3] = 1
     return image, mask
 
 
@@ -43,6 +42,7 @@ def tiny() -> DeepFillV1:
 
 
 # --- registry and contract -----------------------------------------------------------------------
+
 
 def test_registered_names() -> None:
     assert {"deepfill_v1", "deepfill_v1_tiny"} <= set(list_models("deepfill*"))
@@ -84,6 +84,7 @@ def test_same_seed_same_outputs() -> None:
 
 # --- official conventions on hand-made cases ----------------------------------------------------
 
+
 def test_pre_and_post_processing_by_hand() -> None:
     image = torch.tensor([1.0, 0.5, 0.0]).view(1, 3, 1, 1)  # RGB
     x = DeepFillV1.to_network(image)
@@ -122,6 +123,7 @@ def test_output_is_clipped_not_squashed() -> None:
 
 # --- TF 'SAME' padding ---------------------------------------------------------------------------
 
+
 def test_same_padding_values() -> None:
     assert same_padding(256, 3, 2) == (0, 1)
     assert same_padding(256, 5, 2) == (1, 2)
@@ -130,8 +132,9 @@ def test_same_padding_values() -> None:
     assert same_padding(64, 5, 1) == (2, 2)
 
 
-@pytest.mark.parametrize(("kernel", "stride", "dilation", "size"), [(3, 2, 1, 8), (5, 2, 1, 8), (3, 2, 1, 7),
-                                                                  (3, 1, 2, 7), (5, 1, 1, 6)])
+@pytest.mark.parametrize(
+    ("kernel", "stride", "dilation", "size"), [(3, 2, 1, 8), (5, 2, 1, 8), (3, 2, 1, 7), (3, 1, 2, 7), (5, 1, 1, 6)]
+)
 def test_conv2d_same_matches_a_loop(kernel: int, stride: int, dilation: int, size: int) -> None:
     torch.manual_seed(0)
     conv = Conv2dSame(2, 3, kernel, stride=stride, dilation=dilation).double()
@@ -157,6 +160,7 @@ def test_conv2d_same_matches_a_loop(kernel: int, stride: int, dilation: int, siz
 
 # --- sizes and parameter counts -----------------------------------------------------------------
 
+
 def test_parameter_counts() -> None:
     full = DeepFillV1(cnum=32)
     count = lambda m: sum(p.numel() for p in m.parameters())  # noqa: E731
@@ -171,7 +175,8 @@ def test_parameter_counts() -> None:
 def test_attention_runs_at_a_quarter_of_the_input(tiny: DeepFillV1) -> None:
     seen = {}
     handle = tiny.refine.contextual_attention.register_forward_pre_hook(
-        lambda _m, args: seen.update(shapes=(args[0].shape, args[2].shape)))
+        lambda _m, args: seen.update(shapes=(args[0].shape, args[2].shape))
+    )
     try:
         tiny.generate(torch.zeros(1, 3, 48, 64), torch.zeros(1, 1, 48, 64))
     finally:
@@ -185,6 +190,7 @@ def test_generate_rejects_unaligned_sizes(tiny: DeepFillV1) -> None:
 
 
 # --- checkpoint conversion ----------------------------------------------------------------------
+
 
 def test_synthetic_port_checkpoint_loads_strictly_into_the_full_model(tmp_path: Path) -> None:
     keys = official_keys("deepfill_v1")
@@ -242,17 +248,19 @@ def test_tf_variable_names() -> None:
     keys = [k for k in official_keys("deepfill_v1") if k.startswith(("coarse_generator", "fine_generator"))]
     names = [port_key_to_tf_name(k) for k in keys]
     assert len(set(names)) == 84
-    assert port_key_to_tf_name("coarse_generator.conv13.conv.weight") == \
-        "inpaint_net/conv13_upsample/conv13_upsample_conv/kernel"
+    assert (
+        port_key_to_tf_name("coarse_generator.conv13.conv.weight")
+        == "inpaint_net/conv13_upsample/conv13_upsample_conv/kernel"
+    )
     assert port_key_to_tf_name("fine_generator.conv7_atrous.conv.bias") == "inpaint_net/xconv7_atrous/bias"
     assert port_key_to_tf_name("fine_generator.allconv11.conv.weight") == "inpaint_net/allconv11/kernel"
-    assert port_key_to_tf_name("coarse_generator.conv2_downsample.conv.weight") == \
-        "inpaint_net/conv2_downsample/kernel"
+    assert port_key_to_tf_name("coarse_generator.conv2_downsample.conv.weight") == "inpaint_net/conv2_downsample/kernel"
     with pytest.raises(KeyError):
         port_key_to_tf_name("localD.linear.weight")
 
 
 # --- devices -------------------------------------------------------------------------------------
+
 
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
 def test_runs_on_cuda(tiny: DeepFillV1) -> None:
@@ -284,7 +292,7 @@ def test_tf_variables_convert_with_the_hwio_transform() -> None:
     padded = np.pad(x_nhwc, [(0, 0), (0, 1), (0, 1), (0, 0)])  # TF 'SAME', k3 s2 on 8: 0 before, 1 after
     ref = np.zeros((1, 4, 4, 64))
     for i, j in itertools.product(range(4), range(4)):
-        ref[0, i, j] = np.einsum("hwc,hwco->o", padded[0, 2 * i: 2 * i + 3, 2 * j: 2 * j + 3], kernel) + bias
+        ref[0, i, j] = np.einsum("hwc,hwco->o", padded[0, 2 * i : 2 * i + 3, 2 * j : 2 * j + 3], kernel) + bias
     layer = model.coarse.conv2_downsample.double()
     out = Conv2dSame.forward(layer, torch.from_numpy(x_nhwc).permute(0, 3, 1, 2))  # before the ELU
     np.testing.assert_allclose(out.detach().permute(0, 2, 3, 1).numpy(), ref, atol=1e-10)

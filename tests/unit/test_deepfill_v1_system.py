@@ -31,6 +31,7 @@ pytestmark = pytest.mark.usefixtures("one_thread")  # tiny tensors: one thread i
 
 # --- loss terms ----------------------------------------------------------------------------------
 
+
 def test_spatial_discounting_matches_the_official_loop() -> None:
     gamma, height, width = 0.9, 12, 10
     ref = torch.empty(height, width, dtype=torch.float64)
@@ -41,7 +42,7 @@ def test_spatial_discounting_matches_the_official_loop() -> None:
     assert got.shape == (1, 1, height, width)
     torch.testing.assert_close(got[0, 0].double(), ref, atol=1e-7, rtol=0)
     centre = spatial_discounting_mask(128, 128, 0.9)[0, 0, 64, 64]
-    assert abs(centre.item() - 0.9 ** 64) < 1e-9  # ~1.2e-3 with the code's gamma
+    assert abs(centre.item() - 0.9**64) < 1e-9  # ~1.2e-3 with the code's gamma
 
 
 def test_wgan_losses_known_values() -> None:
@@ -83,11 +84,12 @@ def test_gradient_penalty_is_masked_and_summed() -> None:
 
 # --- local critic windows ------------------------------------------------------------------------
 
+
 def official_box_mask(top: int, left: int, dh: int, dw: int, size: int = 256) -> torch.Tensor:
     """The TF training mask: a (size/2)^2 bbox with the hole shrunk by dh, dw on each side."""
     mask = torch.zeros(1, 1, size, size)
     half = size // 2
-    mask[..., top + dh: top + half - dh, left + dw: left + half - dw] = 1
+    mask[..., top + dh : top + half - dh, left + dw : left + half - dw] = 1
     return mask
 
 
@@ -111,6 +113,7 @@ def test_windows_for_small_large_and_empty_holes() -> None:
 
 # --- the system ----------------------------------------------------------------------------------
 
+
 def fixed_samples(n: int = 2) -> RepeatedSamples:
     """The same few striped samples over and over: an overfitting set."""
     gen = torch.Generator().manual_seed(0)
@@ -119,7 +122,7 @@ def fixed_samples(n: int = 2) -> RepeatedSamples:
     images = (stripes + 0.05 * torch.rand(n, 3, SIZE, SIZE, generator=gen)).clamp(0, 1)
     masks = torch.zeros(n, 1, SIZE, SIZE)
     for i in range(n):
-        masks[i, :, 6 + 2 * i: 18 + 2 * i, 8: 20] = 1
+        masks[i, :, 6 + 2 * i : 18 + 2 * i, 8:20] = 1
     return RepeatedSamples(images, masks, length=10_000)
 
 
@@ -220,9 +223,17 @@ def test_model_configs_compose_and_build(name: str) -> None:
     assert system_cfg.pop("name") == "deepfill_v1"
     system_cfg["image_size"] = SIZE  # the recipe, on small crops
     system = SYSTEMS.get("deepfill_v1")(arch=model_cfg.name, arch_args=dict(model_cfg.args), **system_cfg)
-    assert system.loss_weights() == pytest.approx({
-        "l1_discounted_stage1": 1.44, "l1_discounted_stage2": 1.2, "ae_known_stage1": 1.44,
-        "ae_known_stage2": 1.2, "wgan_global": 0.001, "wgan_local": 0.001, "gradient_penalty": 10.0,
-        "perceptual": 0.0})
+    assert system.loss_weights() == pytest.approx(
+        {
+            "l1_discounted_stage1": 1.44,
+            "l1_discounted_stage2": 1.2,
+            "ae_known_stage1": 1.44,
+            "ae_known_stage2": 1.2,
+            "wgan_global": 0.001,
+            "wgan_local": 0.001,
+            "gradient_penalty": 10.0,
+            "perceptual": 0.0,
+        }
+    )
     assert system.hparams.lr == 1e-4 and (system.hparams.beta1, system.hparams.beta2) == (0.5, 0.9)
     assert system.hparams.critic_steps == 5 and system.hparams.discount_gamma == 0.9

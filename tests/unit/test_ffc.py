@@ -131,8 +131,10 @@ def test_local_ffc_is_a_reflect_padded_convolution() -> None:
     bn = layer.bn_l
     conv = F.conv2d(F.pad(x, (1, 1, 1, 1), mode="reflect"), layer.ffc.convl2l.weight, stride=2)
     expected = torch.relu(
-        (conv - bn.running_mean[:, None, None]) / torch.sqrt(bn.running_var[:, None, None] + bn.eps)
-        * bn.weight[:, None, None] + bn.bias[:, None, None]
+        (conv - bn.running_mean[:, None, None])
+        / torch.sqrt(bn.running_var[:, None, None] + bn.eps)
+        * bn.weight[:, None, None]
+        + bn.bias[:, None, None]
     )
     assert out_g is None
     torch.testing.assert_close(out_l, expected)

@@ -97,10 +97,20 @@ def test_loss_terms_match_the_official_formulas() -> None:
     assert terms["valid"].item() == pytest.approx(float(((gt - out).abs() * valid3).sum()) / n_elements, rel=1e-5)
     assert terms["hole"].item() == pytest.approx(float(((gt - out).abs() * hole3).sum()) / n_elements, rel=1e-5)
     y = (comp * hole3).double()
-    tv = sum(abs(float(y[b, c, i + 1, j] - y[b, c, i, j])) for b in range(2) for c in range(3)
-             for i in range(15) for j in range(16)) / (2 * 3 * 15 * 16)
-    tv += sum(abs(float(y[b, c, i, j + 1] - y[b, c, i, j])) for b in range(2) for c in range(3)
-              for i in range(16) for j in range(15)) / (2 * 3 * 16 * 15)
+    tv = sum(
+        abs(float(y[b, c, i + 1, j] - y[b, c, i, j]))
+        for b in range(2)
+        for c in range(3)
+        for i in range(15)
+        for j in range(16)
+    ) / (2 * 3 * 15 * 16)
+    tv += sum(
+        abs(float(y[b, c, i, j + 1] - y[b, c, i, j]))
+        for b in range(2)
+        for c in range(3)
+        for i in range(16)
+        for j in range(15)
+    ) / (2 * 3 * 16 * 15)
     assert terms["tv"].item() == pytest.approx(tv, rel=1e-5)
 
     perceptual, style = 0.0, 0.0
@@ -117,8 +127,9 @@ def test_loss_terms_match_the_official_formulas() -> None:
                     style += difference / (c * h * w) / (2 * c * c)
     assert terms["perceptual"].item() == pytest.approx(perceptual, rel=1e-5)
     assert terms["style"].item() == pytest.approx(style, rel=1e-4)
-    weighted = (1 * terms["valid"] + 6 * terms["hole"] + 0.05 * terms["perceptual"] + 120 * terms["style"]
-                + 0.1 * terms["tv"])
+    weighted = (
+        1 * terms["valid"] + 6 * terms["hole"] + 0.05 * terms["perceptual"] + 120 * terms["style"] + 0.1 * terms["tv"]
+    )
     assert terms["total"].item() == pytest.approx(weighted.item(), rel=1e-6)
 
 
@@ -196,8 +207,9 @@ def test_checkpoint_round_trips_with_weights_only(tmp_path: Path, system, standi
     rebuilt.load_state_dict(content["state_dict"], strict=True)
     assert all(k.startswith("generator.") for k in content["state_dict"])  # no backbone weights inside
     built.eval(), rebuilt.eval()
-    assert torch.equal(built.generator.inpaint(item["image"], item["mask"]),
-                       rebuilt.generator.inpaint(item["image"], item["mask"]))
+    assert torch.equal(
+        built.generator.inpaint(item["image"], item["mask"]), rebuilt.generator.inpaint(item["image"], item["mask"])
+    )
 
 
 def test_finetune_freezes_every_batchnorm_and_uses_the_finetune_lr(tmp_path: Path, system) -> None:

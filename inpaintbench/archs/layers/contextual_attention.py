@@ -93,8 +93,15 @@ class ContextualAttention(nn.Module):
     background position per downscaled foreground position, (N,2,H/rate,W/rate) as (row, col).
     """
 
-    def __init__(self, ksize: int = 3, rate: int = 2, fuse_k: int = 3, softmax_scale: float = 10.0,
-                 fuse: bool = True, eps: float = 1e-4) -> None:
+    def __init__(
+        self,
+        ksize: int = 3,
+        rate: int = 2,
+        fuse_k: int = 3,
+        softmax_scale: float = 10.0,
+        fuse: bool = True,
+        eps: float = 1e-4,
+    ) -> None:
         super().__init__()
         if ksize % 2 == 0 or fuse_k % 2 == 0:
             raise ValueError(f"ksize and fuse_k must be odd, got {ksize} and {fuse_k}")
@@ -104,8 +111,9 @@ class ContextualAttention(nn.Module):
     def extra_repr(self) -> str:
         return f"ksize={self.ksize}, rate={self.rate}, fuse_k={self.fuse_k}, softmax_scale={self.softmax_scale}"
 
-    def forward(self, f: Tensor, b: Tensor, mask: Tensor | None = None,
-                return_offsets: bool = False) -> Tensor | tuple[Tensor, Tensor]:
+    def forward(
+        self, f: Tensor, b: Tensor, mask: Tensor | None = None, return_offsets: bool = False
+    ) -> Tensor | tuple[Tensor, Tensor]:
         device_type = b.device.type
         if torch.is_autocast_enabled(device_type):  # scores x 10 through a softmax need float32
             with torch.autocast(device_type, enabled=False):
@@ -113,8 +121,9 @@ class ContextualAttention(nn.Module):
                 return self._attend(f.float(), b.float(), mask, return_offsets)
         return self._attend(f, b, mask, return_offsets)
 
-    def _attend(self, f: Tensor, b: Tensor, mask: Tensor | None,
-                return_offsets: bool) -> Tensor | tuple[Tensor, Tensor]:
+    def _attend(
+        self, f: Tensor, b: Tensor, mask: Tensor | None, return_offsets: bool
+    ) -> Tensor | tuple[Tensor, Tensor]:
         n, _, height, width = b.shape
         rate, k = self.rate, self.ksize
         for name, t in (("foreground", f), ("background", b)):
@@ -158,15 +167,22 @@ class ContextualAttention(nn.Module):
         left, right = same_padding(f.shape[-1], 2 * rate, rate)
         out_size = (f.shape[-2] + top + bottom, f.shape[-1] + left + right)
         out = F.fold(pasted, out_size, 2 * rate, stride=rate)
-        out = out[..., top: top + f.shape[-2], left: left + f.shape[-1]] / 4.0
+        out = out[..., top : top + f.shape[-2], left : left + f.shape[-1]] / 4.0
         if not return_offsets:
             return out
         index = attention.argmax(dim=-1).reshape(n, *fg)
         offsets = torch.stack([index // bg[1], index % bg[1]], dim=1)
         return out, offsets
 
-    def _valid_patches(self, mask: Tensor | None, n: int, full: tuple[int, int], small: tuple[int, int],
-                       dtype: torch.dtype, device: torch.device) -> Tensor:
+    def _valid_patches(
+        self,
+        mask: Tensor | None,
+        n: int,
+        full: tuple[int, int],
+        small: tuple[int, int],
+        dtype: torch.dtype,
+        device: torch.device,
+    ) -> Tensor:
         if mask is None:
             return torch.ones(n, 1, small[0] * small[1], dtype=dtype, device=device)
         if mask.ndim != 4 or mask.shape[1] != 1 or tuple(mask.shape[-2:]) != full or mask.shape[0] not in (1, n):

@@ -171,8 +171,16 @@ class FFC_BN_ACT(nn.Module):  # noqa: N801 (official name, kept for the state-di
     ) -> None:
         super().__init__()
         self.ffc = FFC(
-            in_channels, out_channels, kernel_size, ratio_gin, ratio_gout, stride, padding, dilation,
-            enable_lfu, padding_type,
+            in_channels,
+            out_channels,
+            kernel_size,
+            ratio_gin,
+            ratio_gout,
+            stride,
+            padding,
+            dilation,
+            enable_lfu,
+            padding_type,
         )
         out_l, out_g = split_channels(out_channels, ratio_gout)
         self.bn_l = nn.BatchNorm2d(out_l) if out_l else None
@@ -208,8 +216,13 @@ class FFCResnetBlock(nn.Module):
     ) -> None:
         super().__init__()
         kwargs = dict(
-            kernel_size=3, ratio_gin=ratio, ratio_gout=ratio, padding=dilation, dilation=dilation,
-            enable_lfu=enable_lfu, padding_type=padding_type,
+            kernel_size=3,
+            ratio_gin=ratio,
+            ratio_gout=ratio,
+            padding=dilation,
+            dilation=dilation,
+            enable_lfu=enable_lfu,
+            padding_type=padding_type,
         )
         self.conv1 = FFC_BN_ACT(dim, dim, **kwargs)
         self.conv2 = FFC_BN_ACT(dim, dim, **kwargs)

@@ -37,12 +37,20 @@ class Conv2dSame(nn.Conv2d):
     kernel) use the built-in padding; the others pad explicitly in `forward`.
     """
 
-    def __init__(self, in_channels: int, out_channels: int, kernel_size: int, stride: int = 1,
-                 dilation: int = 1, bias: bool = True) -> None:
+    def __init__(
+        self,
+        in_channels: int,
+        out_channels: int,
+        kernel_size: int,
+        stride: int = 1,
+        dilation: int = 1,
+        bias: bool = True,
+    ) -> None:
         self.explicit_padding = stride != 1 or dilation * (kernel_size - 1) % 2 == 1
         padding = 0 if self.explicit_padding else dilation * (kernel_size - 1) // 2
-        super().__init__(in_channels, out_channels, kernel_size, stride=stride, padding=padding,
-                         dilation=dilation, bias=bias)
+        super().__init__(
+            in_channels, out_channels, kernel_size, stride=stride, padding=padding, dilation=dilation, bias=bias
+        )
 
     def forward(self, x: Tensor) -> Tensor:
         if self.explicit_padding:
