@@ -186,26 +186,60 @@ def run_shard(ctx: EvalContext, store: RunStore, shard: int, samples: Sequence[A
     return len(samples)
 
 
+def shard_count(n_samples: int, shard_size: int) -> int:
+    return math.ceil(n_samples / shard_size)
+
+
+def shard_slice(shard: int, shard_size: int) -> slice:
+    """Shard k always holds samples [k*S, (k+1)*S) of the canonical order, whoever computes it."""
+    return slice(shard * shard_size, (shard + 1) * shard_size)
+
+
+def pending_shards(store: RunStore, n_samples: int, shard_size: int) -> list[int]:
+    """Shards of this run that are not on disk yet, ascending."""
+    done = set(store.done_shards())
+    return [k for k in range(shard_count(n_samples, shard_size)) if k not in done]
+
+
+def samples_in(shards: Sequence[int], n_samples: int, shard_size: int) -> int:
+    return sum(len(range(n_samples)[shard_slice(k, shard_size)]) for k in shards)
+
+
+def run_shards(
+    ctx: EvalContext,
+    store: RunStore,
+    samples: Sequence[Any],
+    data_hash: str,
+    shards: Sequence[int],
+    on_shard: Callable[[int], Any] | None = None,
+) -> None:
+    """Score and write the given shards (a rank's share, or every pending one); `on_shard(n)` after each."""
+    for shard in shards:
+        part = shard_slice(shard, ctx.shard_size)
+        done = run_shard(ctx, store, shard, samples[part], part.start, data_hash)
+        if on_shard is not None:
+            on_shard(done)
+
+
+def aggregate(ctx: EvalContext, store: RunStore) -> Summary:
+    """Every shard on disk -> the per-bin summary (also written to summary.json)."""
+    summary = summarize(store, ctx.suite.config, ctx.ratio_bins, ctx.suite.unavailable)
+    store.write_json("summary.json", summary.to_json())
+    return summary
+
+
 def run(ctx: EvalContext, store: RunStore, samples: Sequence[Any], data_hash: str) -> Summary:
     """Process every shard not yet on disk, then aggregate all shards into the per-bin summary."""
-    n_shards = math.ceil(len(samples) / ctx.shard_size)
-    done = set(store.done_shards())
-    already = sum(min(ctx.shard_size, len(samples) - k * ctx.shard_size) for k in done if k < n_shards)
+    pending = pending_shards(store, len(samples), ctx.shard_size)
+    already = len(samples) - samples_in(pending, len(samples), ctx.shard_size)
     bar = tqdm(
         total=len(samples), initial=already, desc=f"eval {ctx.model_name}", unit="sample", disable=not ctx.progress
     )
     try:
-        for shard in range(n_shards):
-            if shard in done:
-                continue
-            start = shard * ctx.shard_size
-            chunk = samples[start : start + ctx.shard_size]
-            bar.update(run_shard(ctx, store, shard, chunk, start, data_hash))
+        run_shards(ctx, store, samples, data_hash, pending, bar.update)
     finally:
         bar.close()
-    summary = summarize(store, ctx.suite.config, ctx.ratio_bins, ctx.suite.unavailable)
-    store.write_json("summary.json", summary.to_json())
-    return summary
+    return aggregate(ctx, store)
 
 
 def plain(value: Any) -> Any:
@@ -276,15 +310,14 @@ class EvalOutcome:
     efficiency: dict[str, float | None] | None
 
 
-def evaluate_context(
+def open_run(
     ctx: EvalContext,
     results_root: str | Any,
     data_name: str,
     resolved_config: Mapping[str, Any],
     weights_sha256: str | None = None,
-    efficiency: str | bool = "auto",
-) -> EvalOutcome:
-    """Open (or resume) the run directory for `ctx`, score every pending shard, aggregate."""
+) -> tuple[RunStore, list[Any], str]:
+    """Open (or reopen, to resume) the run directory of `ctx`; returns (store, samples, data hash)."""
     samples = list(ctx.protocol.samples(ctx.image_ids))
     key = run_key(ctx, data_name, ctx.batch_size)
     extra = {
@@ -295,14 +328,32 @@ def evaluate_context(
     }
     store = RunStore.open(results_root, key, resolved_config, extra)
     data_hash = stable_hash([ctx.data_identity, key.inputs["image_ids_sha256"]])
-    summary = run(ctx, store, samples, data_hash)
-    measured = None
-    wanted = isinstance(ctx.model, nn.Module) if efficiency == "auto" else bool(efficiency)
-    if wanted:
-        measured = store.read_json("efficiency.json")
-        if measured is None:
-            from inpaintbench.metrics.efficiency import measure
+    return store, samples, data_hash
 
-            measured = measure(ctx.model)
-            store.write_json("efficiency.json", measured)
-    return EvalOutcome(summary, store, measured)
+
+def efficiency_of(ctx: EvalContext, store: RunStore, efficiency: str | bool = "auto") -> dict[str, float | None] | None:
+    """Params/GFLOPs/latency of the model, measured once per run directory (learned models by default)."""
+    wanted = isinstance(ctx.model, nn.Module) if efficiency == "auto" else bool(efficiency)
+    if not wanted:
+        return None
+    measured = store.read_json("efficiency.json")
+    if measured is None:
+        from inpaintbench.metrics.efficiency import measure
+
+        measured = measure(ctx.model)
+        store.write_json("efficiency.json", measured)
+    return measured
+
+
+def evaluate_context(
+    ctx: EvalContext,
+    results_root: str | Any,
+    data_name: str,
+    resolved_config: Mapping[str, Any],
+    weights_sha256: str | None = None,
+    efficiency: str | bool = "auto",
+) -> EvalOutcome:
+    """Open (or resume) the run directory for `ctx`, score every pending shard, aggregate."""
+    store, samples, data_hash = open_run(ctx, results_root, data_name, resolved_config, weights_sha256)
+    summary = run(ctx, store, samples, data_hash)
+    return EvalOutcome(summary, store, efficiency_of(ctx, store, efficiency))
