@@ -138,10 +138,13 @@ def global_progress(
     bar = tqdm(total=n_samples, initial=on_disk(), desc=desc, unit="sample")
     stop = threading.Event()
 
+    def show() -> None:
+        bar.n = on_disk()
+        bar.set_postfix_str(f"{len(store.done_shards())}/{total_shards} shards", refresh=True)
+
     def poll() -> None:
         while not stop.wait(interval):
-            bar.n = on_disk()
-            bar.set_postfix_str(f"{len(store.done_shards())}/{total_shards} shards", refresh=True)
+            show()
 
     thread = threading.Thread(target=poll, name="ib-progress", daemon=True)
     thread.start()
@@ -150,7 +153,7 @@ def global_progress(
     finally:
         stop.set()
         thread.join()
-        bar.n = on_disk()
+        show()
         bar.close()
 
 
