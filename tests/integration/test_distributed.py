@@ -13,6 +13,7 @@ import torch
 from test_evaluate import context
 
 from inpaintbench import create_model
+from inpaintbench.errors import InpaintbenchError
 from inpaintbench.evaluation.distributed import RankFailedError, RankPlan, Ranks, evaluate_ranks, launch
 from inpaintbench.metrics.runner import evaluate_context, model_key
 from inpaintbench.report.leaderboard import gather, render_csv
@@ -113,3 +114,17 @@ def test_a_killed_rank_fails_the_launch_and_the_rerun_resumes_to_the_same_tables
     assert sum(_calls(root)) == sum(left)  # finished shards were not recomputed
     single = _one_process(tmp_path / "one", "lama_tiny")
     assert _tables(Path(path), root) == _tables(single.store.path, tmp_path / "one")
+
+
+def _failing_worker(ranks: Ranks) -> None:
+    raise InpaintbenchError(f"weights.bin: not found (seen by rank {ranks.rank})")
+
+
+@pytest.mark.slow
+def test_a_user_error_in_the_ranks_is_one_line_per_rank_and_exit_status_2(capfd: pytest.CaptureFixture) -> None:
+    with pytest.raises(SystemExit) as stopped:
+        launch(RankPlan("cpu", 2), _failing_worker)
+    assert stopped.value.code == 2
+    err = capfd.readouterr().err
+    assert "inpaintbench: error (rank 0 of 2): weights.bin: not found (seen by rank 0)" in err
+    assert "Traceback" not in err
