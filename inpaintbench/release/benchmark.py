@@ -8,9 +8,10 @@ legacy format). The LaMa files carry a real OmegaConf `DictConfig` as `hyper_par
 in tests/fixtures/lama_omegaconf, made by omegaconf 2.1.2, re-pickled by the installed omegaconf)
 and are saved at pickle protocol 2 as torch 1.8 saved them, so the unpickler meets the same
 `__builtin__` compat names, type objects and node metadata as in the published `best.ckpt`.
-Each read runs in a fresh subprocess so its peak RSS is its own.
+Each read runs in a fresh subprocess so its peak RSS is its own; the time is the median of
+`--repeats` such reads, and the load average before and after is recorded (the machine is shared).
 
-    python -m inpaintbench.release.benchmark [--out results/benchmarks/release_load.json]
+    python -m inpaintbench.release.benchmark [--repeats 3] [--out results/benchmarks/release_load.json]
 
 Development tool: it borrows the test builders (tests/unit/test_release_support.py).
 """
@@ -22,6 +23,7 @@ import contextlib
 import json
 import os
 import platform
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -172,7 +174,17 @@ print(json.dumps({"seconds": seconds, "peak_rss_mb": peak / 1024, "rss_after_imp
 """
 
 
-def measure(path: Path) -> dict:
+def measure(path: Path, repeats: int) -> dict:
+    """Median read time over `repeats` fresh processes (the machine is shared); memory from the first."""
+    runs = [_measure_once(path) for _ in range(repeats)]
+    row = dict(runs[0])
+    row["seconds"] = statistics.median(r["seconds"] for r in runs)
+    row["touch_seconds"] = statistics.median(r["touch_seconds"] for r in runs)
+    row["seconds_runs"] = [round(r["seconds"], 3) for r in runs]
+    return row
+
+
+def _measure_once(path: Path) -> dict:
     result = subprocess.run(
         [sys.executable, "-c", _CHILD, str(path)],
         capture_output=True,
@@ -187,6 +199,7 @@ def measure(path: Path) -> dict:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--out", default=str(REPO / "results" / "benchmarks" / "release_load.json"))
+    parser.add_argument("--repeats", type=int, default=3, help="fresh-process reads per file (median time)")
     # peak RSS comes from /proc/self/status (Linux)
     args = parser.parse_args()
     rows = {}
@@ -194,10 +207,10 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         for model, path in build_all(Path(tmp)).items():
             size = sum(p.stat().st_size for p in ([path] if path.is_file() else path.iterdir()))
-            rows[model] = {"file_mb": size / 1e6, **measure(path)}
+            rows[model] = {"file_mb": size / 1e6, **measure(path, args.repeats)}
             print(
                 f"{model:<13} file {size / 1e6:7.1f} MB  kept {rows[model]['kept_mb']:6.1f} MB  "
-                f"read {rows[model]['seconds']:5.2f} s  peak RSS {rows[model]['peak_rss_mb']:6.0f} MB, "
+                f"read {rows[model]['seconds']:5.2f} s (median)  peak RSS {rows[model]['peak_rss_mb']:6.0f} MB, "
                 f"{rows[model]['peak_rss_touched_mb']:6.0f} MB with every kept tensor paged in "
                 f"(+{rows[model]['touch_seconds']:.2f} s; imports alone {rows[model]['rss_after_imports_mb']:.0f} MB)"
             )
@@ -207,6 +220,7 @@ def main() -> None:
         "torch": torch.__version__,
         "python": platform.python_version(),
         "cpu_threads": 1,
+        "repeats": args.repeats,
         "cpu_count": os.cpu_count(),
         "loadavg_before": [round(x, 2) for x in load_before],
         "loadavg_after": [round(x, 2) for x in os.getloadavg()],
