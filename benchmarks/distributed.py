@@ -28,7 +28,9 @@ REPO = Path(__file__).resolve().parents[1]
 CLI = [sys.executable, "-m", "inpaintbench.cli", "eval"]
 
 
-def one_run(model: str, weights: str | None, ranks: int, limit: int, root: Path) -> tuple[float, float, int]:
+def one_run(
+    model: str, weights: str | None, ranks: int, limit: int, shard_size: int, root: Path
+) -> tuple[float, float, int]:
     """(shard-phase samples/s, whole-command samples/s, samples) of one fresh evaluation."""
     overrides = [
         f"model={model}",
@@ -41,7 +43,7 @@ def one_run(model: str, weights: str | None, ranks: int, limit: int, root: Path)
         "cache_completed=false",
         "efficiency=false",
         "metrics.bootstrap.resamples=100",
-        "shard_size=16",
+        f"shard_size={shard_size}",
     ]
     if weights:
         overrides.append(f"weights={weights}")
@@ -61,6 +63,7 @@ def main() -> None:
     parser.add_argument("--limit", type=int, default=24, help="sample images (x 6 irregular masks)")
     parser.add_argument("--ranks", type=int, default=2)
     parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--shard-size", type=int, default=4, help="small shards: the ranks get equal shares")
     parser.add_argument("--out", default=str(REPO / "results" / "benchmarks" / "distributed.md"))
     args = parser.parse_args()
     models = [("opencv_ns", None), ("lama_tiny", str(REPO / "models" / "lama_tiny.sample_v1.safetensors"))]
@@ -73,7 +76,7 @@ def main() -> None:
                 for ranks in (1, args.ranks):
                     root = Path(tmp) / f"{model}-{ranks}-{repeat}" / "results"
                     root.parent.mkdir(parents=True)
-                    phase, command, samples = one_run(model, weights, ranks, args.limit, root)
+                    phase, command, samples = one_run(model, weights, ranks, args.limit, args.shard_size, root)
                     figures.setdefault((model, ranks), []).append((phase, command))
                     print(
                         f"{model} ranks={ranks} repeat={repeat}: {phase:.2f} samples/s (shards), "
@@ -92,7 +95,8 @@ def main() -> None:
         "other engineers' jobs**: a load above the core count means the ranks competed with other work, so the "
         "ratios below understate what an idle machine gives",
         f"- command: `python benchmarks/distributed.py --limit {args.limit} --ranks {args.ranks} "
-        f"--repeats {args.repeats}` ({samples} samples: {args.limit} sample images x 6 irregular masks, shards of 16, "
+        f"--repeats {args.repeats} --shard-size {args.shard_size}` ({samples} samples: {args.limit} sample images x 6 "
+        f"irregular masks, shards of {args.shard_size}, "
         "completed-image cache off, fresh results directory per run, order A B A B)",
         "- shard phase = samples / (last shard written - run.json written); command = samples / whole-command wall "
         "time (start-up of the interpreter and of the spawned ranks, aggregation and table included)",
