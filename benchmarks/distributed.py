@@ -92,8 +92,8 @@ def main() -> None:
         f"{max(1, (os.cpu_count() or 1) // args.ranks)} (Lightning)",
         f"- load average (1/5/15 min) before: {load_before[0]:.1f} / {load_before[1]:.1f} / {load_before[2]:.1f}, "
         f"after: {load_after[0]:.1f} / {load_after[1]:.1f} / {load_after[2]:.1f}. **The machine is shared with "
-        "other engineers' jobs**: a load above the core count means the ranks competed with other work, so the "
-        "ratios below understate what an idle machine gives",
+        "other engineers' jobs**: a load above the core count means every run competed with other work, so "
+        "the figures are noisy and only comparable within one table",
         f"- command: `python benchmarks/distributed.py --limit {args.limit} --ranks {args.ranks} "
         f"--repeats {args.repeats} --shard-size {args.shard_size}` ({samples} samples: {args.limit} sample images x 6 "
         f"irregular masks, shards of {args.shard_size}, "
