@@ -107,7 +107,8 @@ def _masks(argv: Sequence[str]) -> None:
         print("usage: inpaintbench masks make masks=<protocol> [count=N] | inpaintbench masks check [ROOT]")
         return
     if argv[0] == "make":
-        run_hydra("masks_make", "masks_make", argv[1:])
+        overrides = ["overwrite=true" if arg == "--force" else arg for arg in argv[1:]]
+        run_hydra("masks_make", "masks_make", overrides)
     elif argv[0] == "check":
         parser = argparse.ArgumentParser(prog="inpaintbench masks check")
         parser.add_argument("root", nargs="?", default="masks")

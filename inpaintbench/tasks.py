@@ -183,7 +183,13 @@ def masks_make(cfg: DictConfig) -> Path:
         image_ids = build_dataset(cfg.data).ids
     out = Path(cfg.out)
     manifest = make_masks(
-        cfg.masks, out, count=int(cfg.count), image_ids=image_ids, height=int(cfg.height), width=int(cfg.width)
+        cfg.masks,
+        out,
+        count=int(cfg.count),
+        image_ids=image_ids,
+        height=int(cfg.height),
+        width=int(cfg.width),
+        overwrite=bool(cfg.get("overwrite", False)),
     )
     print(f"wrote {len(manifest['files'])} masks of {manifest['protocol_id']} to {out}")
     return out
