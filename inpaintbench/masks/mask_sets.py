@@ -153,8 +153,15 @@ def write_mask_set(
         "made_with": tool_versions(),
         "files": files,
     }
-    (out / MANIFEST).write_text(json.dumps(manifest, indent=1) + "\n", encoding="utf-8")
+    (out / MANIFEST).write_text(manifest_text(manifest), encoding="utf-8")
     return manifest
+
+
+def manifest_text(manifest: dict[str, Any]) -> str:
+    """Indented JSON with one line per file entry: readable, diffable, a third smaller than fully indented."""
+    head = json.dumps({key: value for key, value in manifest.items() if key != "files"}, indent=1)
+    files = ",\n  ".join(json.dumps(entry) for entry in manifest["files"])
+    return f'{head[:-2]},\n "files": [\n  {files}\n ]\n}}\n'
 
 
 def read_manifest(mask_dir: str | Path) -> dict[str, Any]:

@@ -48,7 +48,7 @@ SIZES: tuple[int, ...] = (256, 512)
 GROUPS: dict[str, int] = {
     "irregular": 100,
     "lama_thin": 200,
-    "lama_medium": 200,
+    "lama_medium": 400,
     "lama_thick": 200,
     "box_random": 200,
     "box_center": 1,
