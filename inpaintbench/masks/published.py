@@ -217,3 +217,29 @@ class PublishedProtocol(MaskProtocol):
         if name not in self._cache:
             self._cache[name] = load_mask_png(self.folder / name)
         return self._cache[name].copy()
+
+
+def sets_table(root: str | Path = PUBLISHED_ROOT) -> str:
+    """The Markdown table of masks/README.md: one row per set with its measured bin counts.
+
+    A test compares it with the README, so the published description cannot drift from the files.
+    """
+    from inpaintbench.masks.ratio import RATIO_BINS
+
+    lines = [
+        "| set | protocol | size | groups | masks | " + " | ".join(RATIO_BINS) + " | manifest sha256 |",
+        "|---" * (6 + len(RATIO_BINS)) + "|",
+    ]
+    for folder in find_mask_sets(root):
+        manifest = read_manifest(folder)
+        counts = {name: 0 for name in RATIO_BINS}
+        for entry in manifest["files"]:
+            counts[entry["bin"]] += 1
+        groups = len({entry["image_id"] for entry in manifest["files"]})
+        lines.append(
+            f"| [{folder.name}]({folder.name}/) | {manifest['protocol_id']} | {manifest['width']}x{manifest['height']} "
+            f"| {groups} | {manifest['count']} | "
+            + " | ".join(str(counts[name]) for name in RATIO_BINS)
+            + f" | `{file_sha256(folder / MANIFEST)[:8]}` |"
+        )
+    return "\n".join(lines)
