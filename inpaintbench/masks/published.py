@@ -137,11 +137,15 @@ def check_published(
     Every standard set of the current protocol versions must be present and made with its spec
     (config, size, groups); each set folder is checked against its manifest (`check_mask_set`),
     regenerating every `regenerate`-th file (True: all). Folders of older versions are frozen sets:
-    checked by hash only.
+    checked by hash only, and they must stay (results cite them).
     """
     base = Path(root)
     problems: list[str] = []
     for name, spec in STANDARD_SETS.items():
+        for older in range(1, spec.version):
+            frozen = base / f"{spec.protocol}-v{older}-{spec.size}"
+            if not (frozen / MANIFEST).is_file():
+                problems.append(f"{frozen}: published set removed; published sets stay when a version is bumped")
         folder = base / name
         if not (folder / MANIFEST).is_file():
             problems.append(f"{folder}: standard set missing; write it with `inpaintbench masks publish`")

@@ -219,6 +219,11 @@ def test_check_published_wants_every_standard_set_made_to_spec(tmp_path: Path, m
     assert problems == [
         f"{tmp_path / 'box_random-v2-64'}: standard set missing; write it with `inpaintbench masks publish`"
     ]
+    (tmp_path / "box_random-v1-64" / "manifest.json").rename(tmp_path / "gone.json")
+    assert check_published(tmp_path, regenerate=False)[0] == (
+        f"{tmp_path / 'box_random-v1-64'}: published set removed; published sets stay when a version is bumped"
+    )
+    (tmp_path / "gone.json").rename(tmp_path / "box_random-v1-64" / "manifest.json")
     # a set edited to other parameters is not the standard set
     manifest = json.loads((tmp_path / "lama_thin-v1-64" / "manifest.json").read_text())
     manifest["height"] = 32
