@@ -2,6 +2,8 @@
 
 Masks are uint8 (H, W) arrays with values {0, 1}, 1 = hole. Training generators live in
 `TRAIN_MASKS`; evaluation protocols in `PROTOCOLS` (build one with `get_protocol(masks_cfg)`).
+The committed sets in the repository's masks/ are described by `published` (`STANDARD_SETS`, the
+`published` protocol, `check_published`); `export` writes a set in other tools' file layouts.
 """
 
 from inpaintbench.masks import folder as _folder  # noqa: F401  (registers the folder protocol)
