@@ -234,22 +234,13 @@ def _spawned(fabric: Any, plan: RankPlan, function: Callable[..., Any], args: tu
         ) from None
 
 
-@contextmanager
-def _local_rendezvous() -> Iterator[None]:
-    """A fresh free port on 127.0.0.1 for ranks spawned on this machine (restored afterwards)."""
+def _local_rendezvous() -> Any:
+    """A fresh free port on 127.0.0.1 for ranks spawned on this machine; the environment is restored after."""
+    from unittest import mock
+
     from lightning.fabric.plugins.environments.lightning import find_free_network_port
 
-    saved = {k: os.environ.get(k) for k in ("MASTER_ADDR", "MASTER_PORT")}
-    os.environ["MASTER_ADDR"] = "127.0.0.1"
-    os.environ["MASTER_PORT"] = str(find_free_network_port())
-    try:
-        yield
-    finally:
-        for key, value in saved.items():
-            if value is None:
-                os.environ.pop(key, None)
-            else:
-                os.environ[key] = value
+    return mock.patch.dict(os.environ, {"MASTER_ADDR": "127.0.0.1", "MASTER_PORT": str(find_free_network_port())})
 
 
 def _on_rank(fabric: Any, function: Callable[..., Any], args: tuple[Any, ...], spawned: bool) -> Any:
