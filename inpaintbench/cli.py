@@ -41,7 +41,8 @@ def _usage() -> str:
         lines.append(f"  {name:<9} {text}")
     for name, text in OTHER_COMMANDS.items():
         lines.append(f"  {name:<9} {text}")
-    lines += ["", "Hydra commands take overrides (key=value) and --help / --cfg job / -m (multirun)."]
+    lines += ["", "Hydra commands take overrides (key=value) and --cfg job / -m (multirun);"]
+    lines += ["`inpaintbench COMMAND --help` shows a command's keys with defaults, choices and examples."]
     return "\n".join(lines)
 
 
@@ -51,12 +52,23 @@ def _tasks() -> Any:
     return tasks
 
 
-def run_hydra(config_name: str, function_name: str, overrides: Sequence[str]) -> None:
-    """Run `tasks.<function_name>(cfg)` under `@hydra.main` with conf/<config_name>.yaml."""
+def run_hydra(config_name: str, function_name: str, overrides: Sequence[str], command: str = "") -> None:
+    """Run `tasks.<function_name>(cfg)` under `@hydra.main` with conf/<config_name>.yaml.
+
+    `--help` prints the command's own page; config group choices are checked first (one line with
+    did-you-mean, exit 2) and zoo checkpoint names resolved (`inpaintbench.overrides`)."""
     import hydra
 
     from inpaintbench.config import CONF_DIR, register_resolvers
 
+    if "--help" in overrides or "-h" in overrides:
+        from inpaintbench.command_help import render_help
+
+        print(render_help(command or config_name))
+        return
+    from inpaintbench.overrides import prepare
+
+    overrides = _guarded(lambda: prepare(config_name, overrides))
     register_resolvers()
     task: Callable[[Any], Any] = getattr(_tasks(), function_name)
 
@@ -105,9 +117,10 @@ def _inpaint(argv: Sequence[str]) -> None:
 def _masks(argv: Sequence[str]) -> None:
     if not argv or argv[0] in {"-h", "--help"}:
         print("usage: inpaintbench masks make masks=<protocol> [count=N] | inpaintbench masks check [ROOT]")
+        print("       inpaintbench masks make --help: keys, protocols and examples")
         return
     if argv[0] == "make":
-        run_hydra("masks_make", "masks_make", argv[1:])
+        run_hydra("masks_make", "masks_make", argv[1:], command="masks make")
     elif argv[0] == "check":
         parser = argparse.ArgumentParser(prog="inpaintbench masks check")
         parser.add_argument("root", nargs="?", default="masks")
@@ -160,7 +173,7 @@ def main(argv: Sequence[str] | None = None) -> None:
         if command == "compare":
             rest = _compare_positionals(rest)
         config_name, function_name, _ = HYDRA_COMMANDS[command]
-        run_hydra(config_name, function_name, rest)
+        run_hydra(config_name, function_name, rest, command=command)
     elif command == "inpaint":
         _inpaint(rest)
     elif command == "masks":

@@ -71,9 +71,11 @@ def evaluate(cfg: Any) -> Any:
     """Run the metric runner on a composed config (see conf/eval.yaml); return the EvalOutcome."""
     from omegaconf import OmegaConf
 
+    from inpaintbench.bench import resolve_checkpoint
     from inpaintbench.metrics.runner import build_context, evaluate_context
     from inpaintbench.report.table import render_summary
 
+    cfg = with_data_label(resolve_checkpoint(cfg))
     ctx, weights_sha = build_context(cfg)
     resolved = OmegaConf.to_container(cfg, resolve=True)
     outcome = evaluate_context(
@@ -88,6 +90,17 @@ def evaluate(cfg: Any) -> Any:
         print(f"{ctx.model_name} on {cfg.data.name} / {ctx.protocol.protocol_id} -> {outcome.store.path}")
         print(render_summary(outcome.summary, ctx.suite.config.lpips_nets))
     return outcome
+
+
+def with_data_label(cfg: Any) -> Any:
+    """`data.name: null` (folder datasets) -> `<folder>-<content hash>`, so two folders never share a label."""
+    if cfg.data.get("name"):
+        return cfg
+    from omegaconf import OmegaConf
+
+    from inpaintbench.data import build_dataset
+
+    return OmegaConf.merge(cfg, {"data": {"name": build_dataset(cfg.data).label()}})
 
 
 def report(cfg: Any) -> tuple[Path, Path]:
@@ -132,6 +145,7 @@ def compare(cfg: Any) -> Any:
     from inpaintbench.report.compare import compare_runs, comparison_json, render_comparison
 
     results = Path(str(cfg.paths.results))
+    cfg = with_data_label(cfg)
     protocol_id = str(get_protocol(cfg.masks).protocol_id)
     run_a = _find_run(results, str(cfg.a), protocol_id, str(cfg.data.name))
     run_b = _find_run(results, str(cfg.b), protocol_id, str(cfg.data.name))

@@ -1,8 +1,9 @@
 """`inpaintbench train`: build the paper's recipe (a registered LightningModule) and run Lightning.
 
 The run directory is a pure function of (model, tag), so rerunning the same command resumes from
-`checkpoints/last.ckpt`. Training ends with the generator exported to the zoo layout
-(`<models>/<model>.<tag>.safetensors` + card), ready for `inpaintbench eval weights=...`.
+`checkpoints/last.ckpt`. Training ends with the generator exported in the zoo layout
+(`<paths.exports>/<model>.<tag>.safetensors` + card, outside the committed `models/`), ready for
+`inpaintbench eval model=<model>.<tag>`.
 """
 
 from __future__ import annotations
@@ -90,7 +91,7 @@ def train(cfg: DictConfig, command: str | None = None) -> ZooEntry | None:
         return None
     batches = trainer.fit_loop.epoch_loop.batch_progress.total.completed
     card = _card(cfg, system, trainer.global_step, batches, run_dir, command)
-    return export_generator(system.generator_state_dict(), Path(cfg.paths.models), cfg.model.name, cfg.tag, card)
+    return export_generator(system.generator_state_dict(), Path(cfg.paths.exports), cfg.model.name, cfg.tag, card)
 
 
 def _record_wall_time(run_dir: Path, seconds: float) -> None:
