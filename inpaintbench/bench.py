@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from omegaconf import DictConfig, OmegaConf
+from tqdm import tqdm
 
 from inpaintbench.config import CONF_DIR
 from inpaintbench.errors import InpaintbenchError
@@ -101,11 +102,32 @@ def resolve_checkpoint(cfg: DictConfig) -> DictConfig:
     return with_model(cfg, entry.arch, cfg.get("run_name") or entry.name, entry.weights, args)
 
 
+def sample_counts(cfg: DictConfig, items: list[BenchItem]) -> list[int]:
+    """How many (image, mask) pairs each item evaluates: the weights of the overall progress bar."""
+    from inpaintbench.data import build_dataset
+    from inpaintbench.masks import get_protocol
+
+    ids = list(build_dataset(cfg.data).ids)
+    if cfg.get("limit"):
+        ids = ids[: int(cfg.limit)]
+    protocols = {item.protocol for item in items}
+    counts = {p: sum(1 for _ in get_protocol(load_group("masks", p)).samples(ids)) for p in protocols}
+    return [counts[item.protocol] for item in items]
+
+
 def run_plan(cfg: DictConfig) -> Iterator[tuple[BenchItem, Any]]:
-    """Evaluate every item (resuming finished runs for free); yields (item, EvalOutcome)."""
+    """Evaluate every item (resuming finished runs for free); yields (item, EvalOutcome). With
+    `cfg.progress`, one bar over all items' samples shows where the plan is and its ETA."""
     from inpaintbench import tasks
 
     items = plan(cfg)
-    for index, item in enumerate(items, 1):
-        print(f"[{index}/{len(items)}] {item.name} on {cfg.data.name} / {item.protocol}", flush=True)
-        yield item, tasks.evaluate(eval_config(cfg, item))
+    counts = sample_counts(cfg, items)
+    show = bool(cfg.get("progress", True))
+    with tqdm(total=sum(counts), unit="sample", disable=not show, dynamic_ncols=True) as bar:
+        for index, (item, count) in enumerate(zip(items, counts, strict=True), 1):
+            bar.set_description(f"[{index}/{len(items)}] {item.name} / {item.protocol}")
+            item_cfg = eval_config(cfg, item)
+            item_cfg.progress = False  # the overall bar replaces the per-run bars
+            outcome = tasks.evaluate(item_cfg)
+            bar.update(count)
+            yield item, outcome

@@ -157,9 +157,10 @@ def _weights(argv: Sequence[str]) -> None:
 
 def _zoo(argv: Sequence[str]) -> None:
     parser = argparse.ArgumentParser(prog="inpaintbench zoo", description=OTHER_COMMANDS["zoo"])
-    parser.add_argument("--models-dir", default=None)
+    parser.add_argument("--models-dir", default=None, help="the committed zoo (default: models/)")
+    parser.add_argument("--exports-dir", default=None, help="your trained exports (default: outputs/models/)")
     args = parser.parse_args(argv)
-    _guarded(lambda: _tasks().zoo(args.models_dir))
+    _guarded(lambda: _tasks().zoo(args.models_dir, args.exports_dir))
 
 
 def main(argv: Sequence[str] | None = None) -> None:

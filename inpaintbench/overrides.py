@@ -9,11 +9,11 @@ card arguments and names its results after it (see `zoo.resolve_checkpoint`).
 
 from __future__ import annotations
 
-import difflib
 from collections.abc import Sequence
 
 from inpaintbench.config import CONF_DIR, default_paths
 from inpaintbench.errors import InpaintbenchError
+from inpaintbench.registry import unknown_name_message
 
 #: commands whose `model=` also accepts zoo checkpoint names
 CHECKPOINT_CONFIGS = ("eval",)
@@ -35,13 +35,6 @@ def zoo_checkpoints(overrides: Sequence[str] = ()) -> list[str]:
 
     paths = default_paths(overrides)
     return zoo_names([paths.models, paths.exports])
-
-
-def unknown_choice(group: str, value: str, known: Sequence[str]) -> str:
-    """The one-line message for a choice that does not exist, with the closest known names."""
-    close = difflib.get_close_matches(value, known, n=3, cutoff=0.5)
-    hint = f"; did you mean {', '.join(repr(c) for c in close)}?" if close else ""
-    return f"unknown {group} '{value}'{hint} (choices: {', '.join(known)})"
 
 
 def is_override(arg: str) -> bool:
@@ -77,7 +70,7 @@ def prepare(config_name: str, args: Sequence[str]) -> list[str]:
         zoo = checkpoints if allow_zoo and checkpoints else []
         for value in values:
             if value is not None and str(value) not in known and str(value) not in zoo:
-                raise InpaintbenchError(unknown_choice(group, str(value), [*known, *zoo]))
+                raise InpaintbenchError(unknown_name_message(group, str(value), [*known, *zoo]))
         named = [str(v) for v in values if str(v) in zoo and str(v) not in known]
         if not named:
             out.append(arg)

@@ -10,9 +10,11 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import logging
 import platform
 import shlex
 import time
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -27,6 +29,29 @@ from inpaintbench.errors import InpaintbenchError
 from inpaintbench.systems.base import SYSTEMS, InpaintingSystem
 from inpaintbench.weights import sha256_file
 from inpaintbench.zoo import ZooEntry, export_generator
+
+
+class _NoAdverts(logging.Filter):
+    """Drops Lightning's "💡 Tip: ... try installing litlogger/litmodels" lines."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return "Tip:" not in str(record.msg)
+
+
+def quiet_lightning() -> None:
+    """Each Lightning message once, and no advertisements. Lightning gives its `lightning` logger its
+    own console handler and also lets records reach the root logger, which Hydra has configured, so
+    every line printed twice; keep Hydra's (it also writes the job's log file). Idempotent."""
+    package = logging.getLogger("lightning")
+    if logging.getLogger().handlers:
+        for handler in list(package.handlers):
+            if type(handler) is logging.StreamHandler:
+                package.removeHandler(handler)
+    rank_zero = logging.getLogger("lightning.pytorch.utilities.rank_zero")
+    if not any(isinstance(f, _NoAdverts) for f in rank_zero.filters):
+        rank_zero.addFilter(_NoAdverts())
+    warnings.filterwarnings("ignore", message=".*defined a `validation_step` but have no `val_dataloader`.*")
+    warnings.filterwarnings("ignore", message=r".*isinstance\(treespec, LeafSpec\)` is deprecated.*")
 
 
 def build_system(model_cfg: DictConfig | dict) -> InpaintingSystem:
@@ -50,6 +75,7 @@ def train(cfg: DictConfig, command: str | None = None) -> ZooEntry | None:
     """Train (or resume) and export; returns the exported zoo entry (None when export is off)."""
     from inpaintbench.data import InpaintDataModule
 
+    quiet_lightning()
     L.seed_everything(int(cfg.seed), workers=True)
     system = build_system(cfg.model)
     datamodule = InpaintDataModule(
