@@ -11,16 +11,7 @@ import hashlib
 from collections.abc import Sequence
 from pathlib import Path
 
-_CHUNK = 1 << 20
-
-
-def file_sha256(path: str | Path) -> str:
-    """sha256 of a file's bytes, streamed."""
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        while chunk := handle.read(_CHUNK):
-            digest.update(chunk)
-    return digest.hexdigest()
+from inpaintbench.weights import sha256_file
 
 
 def content_sha256(root: str | Path, ids: Sequence[str]) -> str:
@@ -29,7 +20,7 @@ def content_sha256(root: str | Path, ids: Sequence[str]) -> str:
     digest = hashlib.sha256()
     for image_id in ids:
         try:
-            file_digest = file_sha256(Path(root) / image_id)
+            file_digest = sha256_file(Path(root) / image_id)
         except OSError:
             file_digest = "unreadable"
         digest.update(f"{image_id}\0{file_digest}\n".encode())

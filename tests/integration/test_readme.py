@@ -207,7 +207,9 @@ def make_stand_ins(root: Path) -> None:
     hole.paste(255, (96, 64, 160, 192))
     hole.save(root / "hole.png")
     hole.save(root / "m.png")
-    _load_release_writer()(root / "big-lama" / "models" / "best.ckpt", "lama_big")
+    release = root / "big-lama" / "models" / "best.ckpt"
+    release.parent.mkdir(parents=True)
+    _load_release_writer()(release, "lama_big")
 
 
 @pytest.mark.slow
