@@ -80,7 +80,8 @@ COMMAND_DOCS: dict[str, CommandDoc] = {
         "bench",
         "the default benchmark: zoo + baselines on the sample data",
         "Evaluates every checkpoint of the committed zoo (models/) and the baselines with each protocol\n"
-        "(finished runs are reused), then writes the leaderboard to <paths.leaderboard> (results/local/).\n"
+        "(finished runs are reused), then writes the leaderboard of exactly those runs to\n"
+        "<paths.leaderboard> (results/local/; `inpaintbench report` gathers every run instead).\n"
         "`make bench` runs it; `make leaderboard` regenerates the committed results/leaderboard.*.",
         ("inpaintbench bench", "inpaintbench bench protocols=[irregular] baselines=[opencv_ns] zoo=false"),
     ),

@@ -103,14 +103,18 @@ def with_data_label(cfg: Any) -> Any:
     return OmegaConf.merge(cfg, {"data": {"name": build_dataset(cfg.data).label()}})
 
 
-def report(cfg: Any) -> tuple[Path, Path]:
+def report(cfg: Any, stores: list[Any] | None = None) -> tuple[Path, Path]:
     """Write leaderboard.csv and leaderboard.md to paths.leaderboard (results/local/, git-ignored) from
-    every run under paths.results."""
+    every run under paths.results (or only the runs `stores`, as `bench` does)."""
     from inpaintbench.masks import RATIO_BINS
     from inpaintbench.report.leaderboard import write_leaderboard
 
     csv_path, md_path, n_runs = write_leaderboard(
-        str(cfg.paths.results), str(cfg.paths.repo), list(RATIO_BINS), out_dir=str(cfg.paths.leaderboard)
+        str(cfg.paths.results),
+        str(cfg.paths.repo),
+        list(RATIO_BINS),
+        out_dir=str(cfg.paths.leaderboard),
+        stores=stores,
     )
     print(f"{n_runs} run(s) -> {csv_path}, {md_path}")
     return csv_path, md_path
@@ -353,17 +357,17 @@ def _hydra_overrides() -> list[str] | None:
 
 
 def bench(cfg: DictConfig) -> tuple[Path, Path]:
-    """`make bench`: every zoo checkpoint + baselines x protocols, then the leaderboard; ends with the
-    total wall time."""
+    """`make bench`: every committed zoo checkpoint + baselines x protocols, then the leaderboard of
+    exactly those runs (your other evaluations stay out of it); ends with the total wall time."""
     import time
 
     from inpaintbench.bench import run_plan
 
     started = time.perf_counter()
-    runs = sum(1 for _ in run_plan(cfg))
-    paths = report(cfg)
+    stores = [outcome.store for _item, outcome in run_plan(cfg)]
+    paths = report(cfg, stores)
     minutes, seconds = divmod(round(time.perf_counter() - started), 60)
-    print(f"bench: {runs} runs in {minutes} min {seconds:02d} s; open {paths[1]}")
+    print(f"bench: {len(stores)} runs in {minutes} min {seconds:02d} s; open {paths[1]}")
     return paths
 
 

@@ -252,14 +252,18 @@ def collect_provenance(rows: Sequence[Mapping[str, Any]], repo: str | Path) -> d
 
 
 def write_leaderboard(
-    results_root: str | Path, repo: str | Path, bin_order: Sequence[str], out_dir: str | Path | None = None
+    results_root: str | Path,
+    repo: str | Path,
+    bin_order: Sequence[str],
+    out_dir: str | Path | None = None,
+    stores: Sequence[RunStore] | None = None,
 ) -> tuple[Path, Path, int]:
-    """Write leaderboard.csv and leaderboard.md to `out_dir` (default: `results_root`) from every run
-    under `results_root`; return their paths and the run count. Provenance (the git commit and whether
-    the checkout is dirty) is read before anything is written, so regenerating a committed leaderboard
-    does not mark its own checkout dirty."""
+    """Write leaderboard.csv and leaderboard.md to `out_dir` (default: `results_root`) from the runs
+    `stores` (default: every run under `results_root`); return their paths and the run count.
+    Provenance (the git commit and whether the checkout is dirty) is read before anything is written,
+    so regenerating a committed leaderboard does not mark its own checkout dirty."""
     root = Path(results_root)
-    rows = gather(root)
+    rows = gather(root) if stores is None else [row for store in stores for row in run_rows(store)]
     provenance = collect_provenance(rows, repo)
     out = Path(out_dir) if out_dir is not None else root
     out.mkdir(parents=True, exist_ok=True)

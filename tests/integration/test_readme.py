@@ -249,4 +249,5 @@ def test_every_readme_command_runs_as_written(tmp_path: Path) -> None:
     leaderboard = (root / "results" / "local" / "leaderboard.md").read_text()
     commit = git("rev-parse", "HEAD").strip()
     assert f"**git commit**: {commit}\n" in leaderboard  # a clean clone is reported clean
-    assert "pconv_unet_tiny.try" in leaderboard  # the README's own training run, under its zoo name
+    assert "pconv_unet_tiny.sample_v1" in leaderboard and "pconv_unet_tiny.try" not in leaderboard  # bench plan only
+    assert (root / "results" / "runs" / "pconv_unet_tiny.try").is_dir()  # the README's training, by its zoo name

@@ -198,6 +198,20 @@ def test_regenerating_a_tracked_leaderboard_does_not_mark_the_checkout_dirty(tmp
     assert f"{commit} (dirty)" in md_path.read_text()  # a real modification still shows
 
 
+def test_leaderboard_of_given_runs_leaves_other_runs_out(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from inpaintbench import tasks
+
+    monkeypatch.setattr(torch.hub, "get_dir", lambda: str(tmp_path / "empty_hub"))
+    common = [f"paths.results={tmp_path}", "masks=box_center", "limit=2", "progress=false", "print_table=false"]
+    telea = tasks.evaluate(compose("eval", ["model=opencv_telea", *common]))
+    tasks.evaluate(compose("eval", ["model=opencv_ns", *common]))
+    report_cfg = compose("report", [f"paths.results={tmp_path}"])
+    _, everything = tasks.report(report_cfg)
+    assert "opencv_ns" in everything.read_text() and everything.parent == tmp_path / "local"
+    _, plan_only = tasks.report(report_cfg, [telea.store])
+    assert "opencv_telea" in plan_only.read_text() and "opencv_ns" not in plan_only.read_text()
+
+
 def test_regress_names_new_numbers_apart_from_drift() -> None:
     drifts = [Drift("a", 1.0, 2.0, 0.1), Drift("b", None, 1.0, 0.1), Drift("c", None, 3.0, 0.1)]
     assert summarize_drifts(drifts) == (
