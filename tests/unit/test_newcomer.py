@@ -6,6 +6,7 @@ from __future__ import annotations
 import logging
 import shutil
 import subprocess
+import sys
 import time
 import urllib.error
 from pathlib import Path
@@ -217,6 +218,32 @@ def test_regress_names_new_numbers_apart_from_drift() -> None:
     assert summarize_drifts(drifts) == (
         "1 drifted beyond tolerance; 2 have no golden value (a new model, bin or metric: review, then `make golden`)"
     )
+
+
+# --- items 3, 11: Makefile targets ---------------------------------------------------------------------
+
+
+def test_venv_build_says_one_line_per_step_and_pip_shows_errors_only(tmp_path: Path) -> None:
+    if shutil.which("make") is None:
+        pytest.skip("make is not installed")
+    venv = tmp_path / "v"
+    plan = subprocess.run(
+        ["make", "-n", "-B", "venv", f"VENV={venv}"], cwd=REPO_ROOT, capture_output=True, text=True, check=True
+    ).stdout
+    assert "[venv 1/2] creating" in plan and "[venv 2/2] installing" in plan and "[venv] ready in" in plan
+    pip_line = next(line for line in plan.splitlines() if "pip install" in line)
+    assert " -qq " in pip_line and "--disable-pip-version-check" in pip_line
+
+
+def test_make_test_slow_selects_tests() -> None:
+    collected = subprocess.run(
+        [sys.executable, "-m", "pytest", "--collect-only", "-q", "-m", "slow", "-p", "no:cacheprovider"],
+        cwd=REPO_ROOT,
+        capture_output=True,
+        text=True,
+    )
+    assert collected.returncode == 0, collected.stdout[-2000:]
+    assert "test_readme.py::test_every_readme_command_runs_as_written" in collected.stdout
 
 
 # --- items 10, 11: efficiency under load, overall progress ---------------------------------------
