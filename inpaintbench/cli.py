@@ -13,19 +13,20 @@ import sys
 from collections.abc import Callable, Sequence
 from typing import Any
 
+from inpaintbench.command_help import COMMAND_DOCS
 from inpaintbench.errors import InpaintbenchError
 from inpaintbench.registry import UnknownNameError
 
 log = logging.getLogger("inpaintbench")
 
-#: command -> (Hydra config name, tasks function name, one-line help)
+#: command -> (Hydra config name, tasks function name, one-line help); each has a --help page in COMMAND_DOCS
 HYDRA_COMMANDS: dict[str, tuple[str, str, str]] = {
-    "eval": ("eval", "evaluate", "score a model on a dataset and mask protocol (per-bin table)"),
-    "train": ("train", "train", "train a model from conf/model/<name>.yaml; resumes; exports .safetensors"),
-    "report": ("report", "report", "gather runs under results/ into leaderboard.csv / leaderboard.md"),
-    "compare": ("compare", "compare", "paired bootstrap comparison of two models: compare A B"),
-    "regress": ("regress", "regress", "re-evaluate the zoo and compare with results/golden (CI)"),
-    "bench": ("bench", "bench", "the default benchmark: zoo + baselines on the sample data"),
+    "eval": ("eval", "evaluate", COMMAND_DOCS["eval"].summary),
+    "train": ("train", "train", COMMAND_DOCS["train"].summary),
+    "report": ("report", "report", COMMAND_DOCS["report"].summary),
+    "compare": ("compare", "compare", COMMAND_DOCS["compare"].summary),
+    "regress": ("regress", "regress", COMMAND_DOCS["regress"].summary),
+    "bench": ("bench", "bench", COMMAND_DOCS["bench"].summary),
 }
 OTHER_COMMANDS: dict[str, str] = {
     "inpaint": "inpaint one image: --model NAME --image IN --mask MASK --out OUT [--weights FILE]",

@@ -12,8 +12,6 @@ from typing import Any
 
 import yaml
 
-from inpaintbench.config import CONF_DIR
-
 
 @dataclass(frozen=True)
 class CommandDoc:
@@ -101,6 +99,8 @@ _KEY_LINE = re.compile(r"^([A-Za-z_]\w*):(.*?)(?:\s#\s?(.*))?$")
 
 def _primary_chain(config: str) -> list[str]:
     """The command's config file and the primary configs it inherits (`defaults: [eval, _self_]`)."""
+    from inpaintbench.config import CONF_DIR
+
     data = yaml.safe_load((CONF_DIR / f"{config}.yaml").read_text()) or {}
     parents = [d for d in data.get("defaults", []) if isinstance(d, str) and d != "_self_" and "/" not in d]
     return [c for parent in parents for c in _primary_chain(parent)] + [config]
@@ -117,6 +117,8 @@ def _file_comments(path: Path, comments: dict[str, str]) -> dict[str, str]:
 
 def _comments(config: str) -> dict[str, str]:
     """The comment beside each top-level key of the command's config files (later files win)."""
+    from inpaintbench.config import CONF_DIR
+
     comments: dict[str, str] = {}
     for name in _primary_chain(config):
         _file_comments(CONF_DIR / f"{name}.yaml", comments)
@@ -124,6 +126,8 @@ def _comments(config: str) -> dict[str, str]:
 
 
 def _group_comments(group: str, choice: str) -> dict[str, str]:
+    from inpaintbench.config import CONF_DIR
+
     return _file_comments(CONF_DIR / group / f"{choice}.yaml", {})
 
 
@@ -132,7 +136,7 @@ def _composed(config: str) -> tuple[dict[str, Any], dict[str, str]]:
     from hydra import compose, initialize_config_dir
     from omegaconf import OmegaConf
 
-    from inpaintbench.config import register_resolvers
+    from inpaintbench.config import CONF_DIR, register_resolvers
 
     register_resolvers()
     with initialize_config_dir(config_dir=str(CONF_DIR), version_base="1.3"):

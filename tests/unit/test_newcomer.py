@@ -39,6 +39,12 @@ def _exit_line(capsys: pytest.CaptureFixture[str], argv: list[str]) -> str:
 # --- item 6: help pages and did-you-mean -------------------------------------------------------
 
 
+def test_every_hydra_command_has_a_help_page() -> None:
+    assert set(cli.HYDRA_COMMANDS) | {"masks make"} == set(COMMAND_DOCS)
+    for name, (config, _, summary) in cli.HYDRA_COMMANDS.items():
+        assert COMMAND_DOCS[name].config == config and COMMAND_DOCS[name].summary == summary
+
+
 @pytest.mark.parametrize("command", list(COMMAND_DOCS))
 def test_help_page_says_what_keys_groups_and_examples(command: str) -> None:
     text = render_help(command)
