@@ -65,7 +65,7 @@ def run_hydra(config_name: str, function_name: str, overrides: Sequence[str], co
     if "--help" in overrides or "-h" in overrides:
         from inpaintbench.command_help import render_help
 
-        print(render_help(command or config_name))
+        print(_guarded(lambda: render_help(command or config_name)))
         return
     from inpaintbench.overrides import prepare
 

@@ -76,6 +76,16 @@ def test_cli_help_flag_prints_the_page_not_hydras(capsys: pytest.CaptureFixture[
     assert "Powered by Hydra" not in out
 
 
+def test_a_broken_export_is_one_line_even_in_help(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "outputs" / "models").mkdir(parents=True)
+    (tmp_path / "outputs" / "models" / "lama_tiny.mine.safetensors").write_bytes(b"")
+    for argv in (["eval", "--help"], ["eval", "model=lama_tiny.mine"]):
+        assert "lama_tiny.mine.safetensors: no card lama_tiny.mine.yaml beside it" in _exit_line(capsys, argv)
+
+
 @pytest.mark.parametrize("group", config_groups())
 def test_every_config_group_choice_gets_a_did_you_mean(group: str, capsys: pytest.CaptureFixture[str]) -> None:
     choice = group_choices(group)[-1]
