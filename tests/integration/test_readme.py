@@ -42,7 +42,7 @@ NOT_RUN_HERE: dict[str, str] = {
 
 _FENCE = re.compile(r"^```(\w+)\n(.*?)^```", re.MULTILINE | re.DOTALL)
 _HYDRA_CONFIG = {name: config for name, (config, _, _) in cli.HYDRA_COMMANDS.items()}
-_SUBCOMMANDS = {"weights": {"list", "fetch", "import", "convert"}, "masks": {"check"}}
+_SUBCOMMANDS = {"weights": {"list", "fetch", "import", "convert"}, "masks": {"check", "publish", "export"}}
 
 
 def readme_steps() -> list[tuple[str, str]]:
