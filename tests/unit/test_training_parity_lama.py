@@ -79,16 +79,18 @@ def test_generator_terms_equal_the_official_losses(encoder_file: Path) -> None:
     system = _system(encoder_file)  # hrf_bn: train, the recipes' default
     image, mask, pred = _inputs()
     system.discriminator.requires_grad_(False)
+    # first the named deviation `hrf_bn: eval` (running statistics), as the fixture did before any
+    # train-mode forward moved them: a different loss (the issue's 397 vs 15,601)
+    system.hrf_loss.bn = "eval"
+    hrf_eval = float(system.generator_losses(image, mask, pred)["hrf_perceptual"].detach())
+    assert hrf_eval == pytest.approx(G["hrf_perceptual_bn_eval"], rel=1e-9)
+    system.hrf_loss.bn = "train"
     terms = {k: float(v.detach()) for k, v in system.generator_losses(image, mask, pred).items()}
     assert terms["l1"] == pytest.approx(G["l1"], rel=1e-9)
     assert terms["adversarial"] == pytest.approx(G["adversarial"], rel=1e-9)
     assert terms["feature_matching"] == pytest.approx(G["feature_matching"], rel=1e-9)
     # official: PL 1.2.9 trains with the encoder in train mode (batch statistics)
     assert terms["hrf_perceptual"] == pytest.approx(G["hrf_perceptual_bn_train"], rel=1e-9)
-    # the named deviation `hrf_bn: eval`: running statistics, a different loss (the issue's 397 vs 15,601)
-    system.hrf_loss.bn = "eval"
-    hrf_eval = float(system.generator_losses(image, mask, pred)["hrf_perceptual"].detach())
-    assert hrf_eval == pytest.approx(G["hrf_perceptual_bn_eval"], rel=1e-9)
     assert hrf_eval > 10 * terms["hrf_perceptual"]
 
 
