@@ -15,7 +15,7 @@ from collections.abc import Mapping
 
 import torch
 import torch.nn.functional as F
-from torch import Tensor
+from torch import Tensor, nn
 
 IMAGENET_MEAN = torch.tensor([0.485, 0.456, 0.406]).view(1, 3, 1, 1)
 IMAGENET_STD = torch.tensor([0.229, 0.224, 0.225]).view(1, 3, 1, 1)
@@ -116,3 +116,14 @@ def box_holes(n: int, size: int, boxes: list[list[int]]) -> Tensor:
     for i, (top, left, height, width) in enumerate(boxes):
         mask[i, :, top : top + height, left : left + width] = 1.0
     return mask
+
+
+class LearnedImage(nn.Module):
+    """A 'generator' whose output is a learnable image: a step then tests loss gradient, clipping and Adam."""
+
+    def __init__(self, image: Tensor) -> None:
+        super().__init__()
+        self.pred = nn.Parameter(image.clone())
+
+    def forward(self, image: Tensor, mask: Tensor) -> Tensor:
+        return self.pred

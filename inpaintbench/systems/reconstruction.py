@@ -247,7 +247,7 @@ class ReconstructionSystem(InpaintingSystem):
     def _set_learning_rates(self, optimizer: torch.optim.Optimizer) -> None:
         lr = self.hparams.finetune_lr if self.hparams.stage == "finetune" else self.hparams.lr
         for group in optimizer.param_groups:
-            group["lr"] = lr * group["lr_scale"]
+            group["lr"] = lr * group.get("lr_scale", 1.0)  # checkpoints written before issue 23 lack it
 
     # -- optimisation ---------------------------------------------------------------------------
 

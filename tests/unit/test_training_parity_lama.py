@@ -14,7 +14,6 @@ import parity
 import pytest
 import torch
 from helpers import RepeatedSamples, quiet_trainer
-from torch import nn
 from torch.utils.data import DataLoader
 
 from inpaintbench.losses.hrf_perceptual import DilatedResNet50
@@ -22,17 +21,6 @@ from inpaintbench.systems.lama import LamaSystem
 
 FIXTURE = json.loads((Path(__file__).parents[1] / "fixtures" / "training_parity" / "lama_official.json").read_text())
 G, D = FIXTURE["generator"], FIXTURE["discriminator_step"]
-
-
-class LearnedImage(nn.Module):
-    """A 'generator' whose output is a learnable image: the step then tests loss gradient, clipping and Adam."""
-
-    def __init__(self, image: torch.Tensor) -> None:
-        super().__init__()
-        self.pred = nn.Parameter(image.clone())
-
-    def forward(self, image: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
-        return self.pred
 
 
 def _inputs() -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
@@ -71,7 +59,7 @@ def _system(encoder_file: Path, hrf_bn: str = "train") -> LamaSystem:
     seeded = parity.seeded_state_dict(FIXTURE["seed"], system.discriminator.state_dict())
     system.discriminator.load_state_dict(seeded)  # official key names: same seeds, same values
     _, _, pred = _inputs()
-    system.generator = LearnedImage(pred)
+    system.generator = parity.LearnedImage(pred)
     return system.double().train()
 
 

@@ -13,20 +13,10 @@ from pathlib import Path
 import parity
 import pytest
 import torch
-from torch import nn
 
 from inpaintbench.systems.rfr import RFRSystem
 
 FIXTURE = json.loads((Path(__file__).parents[1] / "fixtures" / "training_parity" / "rfr_official.json").read_text())
-
-
-class LearnedImage(nn.Module):
-    def __init__(self, image: torch.Tensor) -> None:
-        super().__init__()
-        self.pred = nn.Parameter(image.clone())
-
-    def forward(self, image: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
-        return self.pred
 
 
 def test_terms_and_one_adam_step_equal_the_official_model_py(tmp_path: Path) -> None:
@@ -37,7 +27,7 @@ def test_terms_and_one_adam_step_equal_the_official_model_py(tmp_path: Path) -> 
     image = parity.smooth_images(FIXTURE["image_seed"], n, size).double()
     mask = parity.box_holes(n, size, FIXTURE["boxes"]).double()
     pred = parity.smooth_images(FIXTURE["pred_seed"], n, size).double()
-    system.generator = LearnedImage(pred)
+    system.generator = parity.LearnedImage(pred)
     system.double().train()
 
     optimizer = system.configure_optimizers()
