@@ -11,6 +11,8 @@ from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
+from inpaintbench.metrics.ids import IDSConfig
+
 #: name -> (column header, higher is better)
 METRIC_COLUMNS: dict[str, tuple[str, bool]] = {
     "ssim": ("SSIM", True),
@@ -21,6 +23,8 @@ METRIC_COLUMNS: dict[str, tuple[str, bool]] = {
     "lpips_vgg": ("LPIPS-vgg", False),
     "fid": ("FID", False),
     "kid": ("KID", False),
+    "p_ids": ("P-IDS", True),
+    "u_ids": ("U-IDS", True),
 }
 
 _FIXED = {
@@ -49,6 +53,7 @@ class MetricConfig:
     bootstrap_level: float = 0.95
     bootstrap_seed: int = 0
     feature_batch: int = 32
+    ids: IDSConfig = field(default_factory=IDSConfig)
     fixed: dict[str, Any] = field(default_factory=lambda: dict(_FIXED))
 
     @classmethod
@@ -93,6 +98,7 @@ class MetricConfig:
             bootstrap_level=level,
             bootstrap_seed=int(boot.get("seed", 0)),
             feature_batch=int(cfg.get("feature_batch", 32)),
+            ids=IDSConfig.from_cfg(cfg.get("ids")),
         )
 
     def identity(self) -> dict[str, Any]:
@@ -100,6 +106,8 @@ class MetricConfig:
         data = asdict(self)
         data.pop("feature_batch")
         data["lpips_nets"] = list(self.lpips_nets)
+        if not self.ids.enabled:
+            data.pop("ids")  # runs made before P-IDS/U-IDS existed keep their hash
         return data
 
     @property
