@@ -184,7 +184,10 @@ def _ids_cells(store: RunStore, positions: list[tuple[int, int]], config: Metric
     reliable, note = True, None
     if n < ids.min_n:
         reliable = False
-        note = f"N={n} < {ids.min_n} (ids.min_n): an SVM on so few pairs overfits, P-IDS/U-IDS are biased low"
+        effect = "an SVM fitted and scored on so few pairs overfits, biased towards 0"
+        if ids.split == "halves":
+            effect = "held-out SVM scores are noisy at this size"
+        note = f"N={n} < {ids.min_n} (ids.min_n): P-IDS/U-IDS {effect}"
     elif not result.converged:
         reliable = False
         note = f"the SVM stopped at ids.max_iter={ids.max_iter} before converging: raise ids.max_iter"

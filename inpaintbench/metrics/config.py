@@ -11,6 +11,7 @@ from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
+from inpaintbench.metrics.errors import MetricConfigError
 from inpaintbench.metrics.ids import IDSConfig
 
 #: name -> (column header, higher is better)
@@ -77,14 +78,14 @@ class MetricConfig:
         }
         for key, value in checks.items():
             if value != _FIXED[key]:
-                raise ValueError(f"metrics config: {key}={value!r} is not implemented (only {_FIXED[key]!r})")
+                raise MetricConfigError(f"metrics config: {key}={value!r} is not implemented (only {_FIXED[key]!r})")
         nets = tuple(lpips.get("nets", ("alex",)))
         for net in nets:
             if net not in ("alex", "vgg"):
-                raise ValueError(f"metrics config: unknown LPIPS net {net!r} (known: alex, vgg)")
+                raise MetricConfigError(f"metrics config: unknown LPIPS net {net!r} (known: alex, vgg)")
         level = float(boot.get("level", 0.95))
         if not 0.5 < level < 1.0:
-            raise ValueError(f"metrics config: bootstrap.level must be in (0.5, 1), got {level}")
+            raise MetricConfigError(f"metrics config: bootstrap.level must be in (0.5, 1), got {level}")
         return cls(
             name=str(cfg.get("name", "default")),
             version=int(cfg.get("version", 1)),

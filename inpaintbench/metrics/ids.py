@@ -21,6 +21,7 @@ The SVM needs every feature of a bin in memory at once (16 KiB per pair at 2048-
 
 from __future__ import annotations
 
+import math
 import warnings
 from collections.abc import Mapping
 from dataclasses import dataclass, fields
@@ -30,6 +31,8 @@ import numpy as np
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.preprocessing import StandardScaler
 from sklearn.svm import LinearSVC
+
+from inpaintbench.metrics.errors import MetricConfigError
 
 SVMS = ("linear_primal", "linear_dual")
 NORMALIZATIONS = ("none", "standardize")
@@ -57,35 +60,34 @@ class IDSConfig:
 
     @classmethod
     def from_cfg(cls, cfg: Mapping[str, Any] | None) -> IDSConfig:
-        """Validate `metrics.ids`; an unknown key or value raises one line naming it."""
+        """Validate `metrics.ids`; an unknown key, a wrong type or value raises one line naming it."""
         cfg = dict(cfg or {})
-        known = {f.name for f in fields(cls)}
-        unknown = sorted(set(cfg) - known)
+        defaults = cls()
+        known = [f.name for f in fields(cls)]
+        unknown = sorted(set(cfg) - set(known))
         if unknown:
-            raise ValueError(
-                f"metrics config: unknown key metrics.ids.{unknown[0]} (known: {', '.join(sorted(known))})"
-            )
-        config = cls(
-            enabled=bool(cfg.get("enabled", False)),
-            svm=str(cfg.get("svm", "linear_primal")),
-            C=float(cfg.get("C", 1.0)),
-            max_iter=int(cfg.get("max_iter", 1000)),
-            normalize=str(cfg.get("normalize", "none")),
-            split=str(cfg.get("split", "same")),
-            ties=str(cfg.get("ties", "strict")),
-            seed=int(cfg.get("seed", 0)),
-            min_n=int(cfg.get("min_n", 2048)),
-        )
+            raise MetricConfigError(f"metrics config: unknown key metrics.ids.{unknown[0]} (known: {', '.join(known)})")
+        values = {}
+        for name in known:
+            default = getattr(defaults, name)
+            value = cfg.get(name, default)
+            kind = type(default)
+            if kind is float and isinstance(value, int) and not isinstance(value, bool):
+                value = float(value)
+            if type(value) is not kind:
+                raise MetricConfigError(f"metrics config: metrics.ids.{name}={value!r} must be a {kind.__name__}")
+            values[name] = value
+        config = cls(**values)
         for key, allowed in (("svm", SVMS), ("normalize", NORMALIZATIONS), ("split", SPLITS), ("ties", TIES)):
             if getattr(config, key) not in allowed:
-                raise ValueError(
+                raise MetricConfigError(
                     f"metrics config: metrics.ids.{key}={getattr(config, key)!r} is not implemented "
                     f"(choose from {', '.join(allowed)})"
                 )
-        if not config.C > 0:
-            raise ValueError(f"metrics config: metrics.ids.C must be > 0, got {config.C}")
+        if not (math.isfinite(config.C) and config.C > 0):
+            raise MetricConfigError(f"metrics config: metrics.ids.C must be a finite number > 0, got {config.C}")
         if config.max_iter < 1 or config.min_n < 0:
-            raise ValueError("metrics config: metrics.ids.max_iter must be >= 1 and metrics.ids.min_n >= 0")
+            raise MetricConfigError("metrics config: metrics.ids.max_iter must be >= 1 and metrics.ids.min_n >= 0")
         return config
 
     @property

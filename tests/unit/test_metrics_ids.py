@@ -9,6 +9,7 @@ import sklearn.preprocessing
 import sklearn.svm
 
 from inpaintbench.metrics.config import MetricConfig
+from inpaintbench.metrics.errors import MetricConfigError
 from inpaintbench.metrics.ids import IDSConfig, IDSUnavailableError, inception_discriminative_scores
 
 COMODGAN = IDSConfig(enabled=True)
@@ -130,8 +131,11 @@ def test_profile_validation_names_the_key_and_disabled_ids_leave_the_run_hash_al
         MetricConfig.from_cfg({"ids": {"split": "thirds"}})
     with pytest.raises(ValueError, match=r"metrics\.ids\.gamma"):
         MetricConfig.from_cfg({"ids": {"gamma": 1}})
-    with pytest.raises(ValueError, match=r"metrics\.ids\.C"):
+    with pytest.raises(MetricConfigError, match=r"metrics\.ids\.C"):
         MetricConfig.from_cfg({"ids": {"C": 0}})
+    with pytest.raises(MetricConfigError, match=r"metrics\.ids\.enabled='yes' must be a bool"):
+        MetricConfig.from_cfg({"ids": {"enabled": "yes"}})
+    assert MetricConfig.from_cfg({"ids": {"C": 2}}).ids.C == 2.0  # YAML's 2 for 2.0 is fine
     assert "ids" not in MetricConfig.from_cfg({"ids": {"enabled": False, "C": 3}}).identity()
     enabled = MetricConfig.from_cfg({"ids": {"enabled": True, "ties": "half"}}).identity()["ids"]
     assert enabled["ties"] == "half" and enabled["C"] == 1.0 and enabled["min_n"] == 2048
