@@ -173,10 +173,9 @@ def _ids_cells(store: RunStore, positions: list[tuple[int, int]], config: Metric
     """P-IDS and U-IDS of one bin, from the stored features of its (real, completed) pairs."""
     ids, n = config.ids, len(positions)
     recipe = ids.describe()
-    everything = np.arange(n)
     try:
-        real = store.feature_rows("inception_real", positions)[everything]
-        fake = store.feature_rows("inception_fake", positions)[everything]
+        every = np.arange(n)  # the SVM needs the whole bin in memory (float64 rows here: 32 KiB per pair)
+        real, fake = (store.feature_rows(name, positions)[every] for name in ("inception_real", "inception_fake"))
         result = inception_discriminative_scores(real, fake, ids)
     except IDSUnavailableError as reason:
         cell = Cell(None, n=n, reliable=False, note=f"P-IDS/U-IDS not computed: {reason}", recipe=recipe)
