@@ -16,6 +16,10 @@ set overfits whenever the number of pairs is not much larger than the 2048 featu
 `min_n`; `split: halves` (2-fold over pairs, each pair scored by an SVM that saw neither of its
 images) and `ties: half` (a perfect copy scores 0.5, not 0) are the alternatives.
 
+The features are the run's FID features (pytorch-fid's port of the TF Inception 2015-12-05 graph,
+bilinear resize to 299). CoModGAN feeds TF's own graph and MAT NVIDIA's TorchScript port of it, so
+the recipe is the same but the features, and hence the last digits, can differ from their tables.
+
 The SVM needs every feature of a bin in memory at once, and liblinear copies them into its own
 (index, float64) layout: about 100 KiB per pair at 2048-d in all, some 3.5 GiB for Places2's 36,500.
 """
