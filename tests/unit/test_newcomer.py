@@ -161,17 +161,16 @@ def test_lightning_lines_print_once_and_without_adverts(capfd: pytest.CaptureFix
     from inpaintbench.training import quiet_lightning
 
     root = logging.getLogger()
-    handler = logging.StreamHandler()  # what Hydra's job logging installs
-    root.addHandler(handler)
-    level = root.level
+    saved_handlers, saved_level = root.handlers[:], root.level
+    root.handlers = [logging.StreamHandler()]  # only what Hydra's job logging installs
     root.setLevel(logging.INFO)
     try:
         quiet_lightning()
         rank_zero_info("hello from lightning")
         rank_zero_info("💡 Tip: For seamless cloud logging, try installing litlogger")
     finally:
-        root.removeHandler(handler)
-        root.setLevel(level)
+        root.handlers = saved_handlers
+        root.setLevel(saved_level)
     err = capfd.readouterr().err
     assert err.count("hello from lightning") == 1 and "Tip" not in err
 
