@@ -22,9 +22,15 @@ from inpaintbench.registry import Registry
 
 @runtime_checkable
 class Inpainter(Protocol):
-    """Anything with `inpaint(image, mask) -> pred` in the batch convention above."""
+    """Anything with `inpaint(image, mask) -> pred` in the batch convention above, plus `eval()` and
+    `to(device)` returning the inpainter, so `model.eval().to(device).inpaint(...)` works for learned
+    models (nn.Module) and classical ones alike."""
 
     def inpaint(self, image: Tensor, mask: Tensor) -> Tensor: ...
+
+    def eval(self) -> Inpainter: ...
+
+    def to(self, device: str | torch.device) -> Inpainter: ...
 
 
 #: model name -> factory(**args) returning an Inpainter (learned models return an nn.Module).

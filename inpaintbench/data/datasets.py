@@ -86,6 +86,7 @@ class ImageDataset(Dataset):
         crop: str = "center",
     ) -> None:
         self.preprocess = Preprocess(size=int(size), resize=resize, crop=crop)
+        self.list_file = Path(list_file) if list_file is not None else None
         if list_file is not None:
             list_file = Path(list_file)
             self.root = Path(root) if root is not None else list_file.parent
@@ -98,6 +99,13 @@ class ImageDataset(Dataset):
 
     def __len__(self) -> int:
         return len(self.ids)
+
+    def label(self) -> str:
+        """Default name in results: the folder (or list file) name plus a hash of the images' bytes."""
+        from inpaintbench.data.fingerprint import dataset_label
+
+        source = self.list_file.stem if self.list_file is not None else self.root.resolve().name
+        return dataset_label(source, self.root, self.ids)
 
     def path(self, index: int) -> Path:
         return self.root / self.ids[index]

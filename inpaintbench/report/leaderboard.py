@@ -35,6 +35,7 @@ EFFICIENCY_COLUMNS = {
     "latency_ms_b1": ("CPU latency b1 (ms)", False, 1),
     "throughput_b8": ("CPU throughput b8 (img/s)", True, 2),
     "peak_memory_mb": ("Peak memory (MB)", False, 1),
+    "load_avg_1m": ("Load avg 1 min", None, 2),  # the machine's load when the timings were taken
 }
 
 PACKAGES = (
@@ -179,7 +180,7 @@ def render_markdown(rows: Sequence[Mapping[str, Any]], provenance: Mapping[str, 
         columns = [c for c in EFFICIENCY_COLUMNS if any(r["metric"] == c for r in efficiency)]
         out.append(
             "| model | "
-            + " | ".join(f"{EFFICIENCY_COLUMNS[c][0]} {'↑' if EFFICIENCY_COLUMNS[c][1] else '↓'}" for c in columns)
+            + " | ".join(f"{EFFICIENCY_COLUMNS[c][0]}{_arrow(EFFICIENCY_COLUMNS[c][1])}" for c in columns)
             + " |"
         )
         out.append("|---|" + "---|" * len(columns))
@@ -190,11 +191,21 @@ def render_markdown(rows: Sequence[Mapping[str, Any]], provenance: Mapping[str, 
                 line.append(_fmt(column, found[0]) if found else " ")
             out.append(f"| {model} | " + " | ".join(line) + " |")
         out.append("")
+        if "load_avg_1m" in columns:
+            out.append(
+                "CPU timings are the minimum over repeats; the load average is the machine's at measurement. "
+                "Timings taken under different loads are not comparable."
+            )
+            out.append("")
     if notes:
         out += ["## Notes", ""]
         out += [f"{number}. {text}" for text, number in sorted(notes.items(), key=lambda item: item[1])]
         out.append("")
     return "\n".join(out)
+
+
+def _arrow(higher_is_better: bool | None) -> str:
+    return "" if higher_is_better is None else (" ↑" if higher_is_better else " ↓")
 
 
 def package_versions() -> dict[str, str]:
@@ -242,12 +253,23 @@ def collect_provenance(rows: Sequence[Mapping[str, Any]], repo: str | Path) -> d
     }
 
 
-def write_leaderboard(results_root: str | Path, repo: str | Path, bin_order: Sequence[str]) -> tuple[Path, Path, int]:
-    """Write results/leaderboard.csv and results/leaderboard.md; return their paths and the run count."""
+def write_leaderboard(
+    results_root: str | Path,
+    repo: str | Path,
+    bin_order: Sequence[str],
+    out_dir: str | Path | None = None,
+    stores: Sequence[RunStore] | None = None,
+) -> tuple[Path, Path, int]:
+    """Write leaderboard.csv and leaderboard.md to `out_dir` (default: `results_root`) from the runs
+    `stores` (default: every run under `results_root`); return their paths and the run count.
+    Provenance (the git commit and whether the checkout is dirty) is read before anything is written,
+    so regenerating a committed leaderboard does not mark its own checkout dirty."""
     root = Path(results_root)
-    rows = gather(root)
-    root.mkdir(parents=True, exist_ok=True)
-    csv_path, md_path = root / "leaderboard.csv", root / "leaderboard.md"
+    rows = gather(root) if stores is None else [row for store in stores for row in run_rows(store)]
+    provenance = collect_provenance(rows, repo)
+    out = Path(out_dir) if out_dir is not None else root
+    out.mkdir(parents=True, exist_ok=True)
+    csv_path, md_path = out / "leaderboard.csv", out / "leaderboard.md"
     atomic_write_text(csv_path, render_csv(rows))
-    atomic_write_text(md_path, render_markdown(rows, collect_provenance(rows, repo), bin_order))
+    atomic_write_text(md_path, render_markdown(rows, provenance, bin_order))
     return csv_path, md_path, len({r["run_hash"] for r in rows})
