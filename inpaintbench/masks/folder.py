@@ -211,19 +211,8 @@ class FolderProtocol(MaskProtocol):
         return cv2.resize(mask, (width, height), interpolation=cv2.INTER_NEAREST_EXACT)
 
     def render(self, sample: MaskSample, height: int, width: int) -> np.ndarray:
-        path = self.mask_path(sample.image_id)
-        if path is None:
-            raise FileNotFoundError(f"folder: no mask for image '{sample.image_id}' under {self.root}")
+        """The mask at `height` x `width` when its image's geometry is unknown (same aspect only);
+        the runner uses `render_source`, which applies the image's resize and crop."""
+        path = self._existing_path(sample.image_id)
         mask = read_mask(path, polarity=self.params["polarity"], threshold=float(self.params["threshold"]))
-        if mask.shape != (height, width):
-            if self.params["strict"]:
-                raise MaskError(
-                    f"mask {path} is {mask.shape[1]}x{mask.shape[0]} but its image is {width}x{height} (strict: true)"
-                )
-            warnings.warn(
-                f"mask {path} is {mask.shape[1]}x{mask.shape[0]}, its image {width}x{height}: resized with nearest",
-                MaskSizeWarning,
-                stacklevel=2,
-            )
-            mask = cv2.resize(mask, (width, height), interpolation=cv2.INTER_NEAREST_EXACT)
-        return mask
+        return self._to_source_size(mask, path, (height, width))
