@@ -34,6 +34,7 @@ import hashlib
 import json
 import os
 import re
+import threading
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -78,7 +79,7 @@ def slug(text: str) -> str:
 def _atomic_write(path: Path, write: Any) -> None:
     """`write(handle)` into a temporary beside `path`, fsync, rename; on failure the temporary is
     removed and one line names the file (a full disk must not leave debris or a traceback)."""
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.{threading.get_ident()}.tmp")  # unique per writer
     try:
         with open(tmp, "wb") as handle:
             write(handle)

@@ -102,8 +102,8 @@ def check_pixel_budget(width: int, height: int, max_pixels: int) -> None:
     """Refuse an image whose header claims more than `max_pixels` pixels (before any decoding)."""
     if width * height > max_pixels:
         raise ImageDecodeError(
-            f"{width}x{height} = {width * height / 1e6:.1f} MP exceeds the pixel budget of "
-            f"{max_pixels / 1e6:g} MP (data.max_pixels); refused before decoding"
+            f"{width}x{height} = {width * height} pixels exceeds the pixel budget data.max_pixels={max_pixels}; "
+            "refused before decoding"
         )
 
 

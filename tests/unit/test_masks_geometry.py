@@ -86,5 +86,7 @@ def test_a_mask_bomb_is_refused_before_decoding(tmp_path: Path) -> None:
     assert (tmp_path / "m" / "a.png").stat().st_size < 100_000
     protocol = _folder(tmp_path / "m")
     (sample,) = protocol.samples(["a.png"])
-    with pytest.raises(MaskError, match=r"a\.png.*45\.0 MP exceeds the pixel budget"):
+    with pytest.raises(
+        MaskError, match=r"a\.png.*9000x5000 = 45000000 pixels exceeds the pixel budget data\.max_pixels=40000000"
+    ):
         protocol.render_source(sample, (5000, 9000), ImageDataset(root=tmp_path / "m").preprocess)
