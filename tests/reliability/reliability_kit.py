@@ -109,10 +109,15 @@ def subprocess_env(tmp: Path) -> dict[str, str]:
     return env
 
 
+def start_eval_command(delay: float) -> list[str]:
+    """The command line prefix running the CLI with `delay` seconds spent before each shard."""
+    return [sys.executable, str(DRIVER), str(delay)]
+
+
 def start_eval(tmp: Path, args: list[str], delay: float = 0.0) -> subprocess.Popen:
     """`inpaintbench eval ARGS` as a child process; `delay` seconds are spent before each shard
     (by `slow_driver.py`) so a test can kill it at a known point."""
-    command = [sys.executable, str(DRIVER), str(delay), "eval", *args]
+    command = [*start_eval_command(delay), "eval", *args]
     return subprocess.Popen(
         command, env=subprocess_env(tmp), cwd=tmp, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
     )
