@@ -135,7 +135,7 @@ def test_two_identical_evaluation_processes_at_once_agree_with_no_duplicated_row
     args = kit.overrides(results, images, masks)
     children = [kit.start_eval(env, args, delay=1.0) for _ in range(2)]
     for child in children:
-        out, err = child.communicate(timeout=300)
+        _, err = child.communicate(timeout=300)
         assert child.returncode == 0, err
     (run,) = kit.run_dirs(results)
     rows = [line for shard in kit.shard_files(run) for line in shard.read_text().splitlines()]
