@@ -166,13 +166,9 @@ class FolderProtocol(MaskProtocol):
         kept = [image_id for image_id in ids if image_id not in absent]
         return self._one_per_image(kept, "folder")
 
-    def mask_sha256(self, image_id: str) -> str:
-        """sha256 of the bytes of an image's mask file (part of the run identity)."""
-        path = self._existing_path(image_id)
-        try:
-            return hashlib.sha256(path.read_bytes()).hexdigest()
-        except OSError as error:
-            raise MaskError(f"cannot read mask file {path}: {error.strerror or error}") from None
+    def mask_file(self, sample: MaskSample) -> Path:
+        """The file a sample's mask is read from (the runner hashes it into the run's identity)."""
+        return self._existing_path(sample.image_id)
 
     def _existing_path(self, image_id: str) -> Path:
         path = self.mask_path(image_id)

@@ -169,11 +169,15 @@ def build_manifest(ctx: EvalContext, samples: Sequence[Any]) -> InputManifest:
         if hasattr(ctx.dataset, "path"):
             paths[image_id] = str(ctx.dataset.path(index))
     masks: dict[str, str] = {}
-    mask_sha256 = getattr(ctx.protocol, "mask_sha256", None)
-    if mask_sha256 is not None:
+    mask_file = getattr(ctx.protocol, "mask_file", None)  # protocols that read mask files
+    if mask_file is not None:
         for sample in samples:
-            masks[str(sample.mask_id)] = mask_sha256(str(sample.image_id))
-            paths[str(sample.mask_id)] = str(ctx.protocol.mask_path(str(sample.image_id)))
+            path = Path(mask_file(sample))
+            try:
+                masks[str(sample.mask_id)] = hashlib.sha256(path.read_bytes()).hexdigest()
+            except OSError as error:
+                raise InpaintbenchError(f"cannot read mask file {path}: {error.strerror or error}") from None
+            paths[str(sample.mask_id)] = str(path)
     return InputManifest(images, masks, paths)
 
 

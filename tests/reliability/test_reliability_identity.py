@@ -147,3 +147,12 @@ def test_completed_cache_entries_are_keyed_by_the_pixels_the_model_saw(tmp_path:
     moved = torch.roll(mask, 1, dims=2)
     assert len({key, runner.pixels_key("m", other, mask), runner.pixels_key("m", image, moved)}) == 3
     assert runner.pixels_key("other-model", image, mask) != key
+
+
+def test_published_mask_sets_name_the_files_the_run_hashes() -> None:
+    from inpaintbench.masks import get_protocol
+
+    protocol = get_protocol({"name": "published", "set": "box_center-v1-256"})
+    samples = protocol.samples(["a.png", "b.png"])
+    files = [protocol.mask_file(s) for s in samples]
+    assert files and all(f.is_file() and f.suffix == ".png" for f in files)
