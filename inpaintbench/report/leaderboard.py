@@ -32,6 +32,7 @@ from inpaintbench.results import RunStore, atomic_write_text, find_runs
 CSV_FIELDS = [
     "model", "data", "protocol_id", "protocol_version", "bin", "metric", "value", "ci_low", "ci_high", "std",
     "n", "n_exact", "n_empty", "n_full", "reliable", "note", "weights_sha256", "metrics_config", "device", "run_hash",
+    "recipe",
 ]  # fmt: skip
 
 EFFICIENCY_COLUMNS = {
@@ -164,6 +165,8 @@ def render_markdown(
             bins += sorted({r["bin"] for r in cells} - set(bins))
             models = sorted({r["model"] for r in cells})
             out += [f"### {label} {'↑ higher is better' if higher else '↓ lower is better'}", ""]
+            for recipe in sorted({str(r["recipe"]) for r in cells if r.get("recipe")}):
+                out += [f"Recipe: {recipe}", ""]
             out.append("| model | " + " | ".join(bins) + " |")
             out.append("|---|" + "---|" * len(bins))
             for model in models:

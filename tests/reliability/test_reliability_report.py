@@ -7,6 +7,7 @@ and said nothing.
 
 from __future__ import annotations
 
+import csv
 import json
 import shutil
 from pathlib import Path
@@ -58,7 +59,8 @@ def test_the_complete_newest_run_is_shown_and_every_other_run_is_listed(results:
     assert f"{results['interrupted'].name} not shown: incomplete: 4 of 6 samples" in listed
     assert f"{results['older'].name} not shown: older protocol version (v0 < v1)" in listed
     assert f"{results['limited'].name} not shown: fewer samples (2 < 6" in listed
-    run_hashes = {line.split(",")[-1] for line in csv_path.read_text().splitlines()[1:]}
+    with open(csv_path) as handle:
+        run_hashes = {row["run_hash"] for row in csv.DictReader(handle)}
     assert len(run_hashes) == 1 and next(iter(run_hashes)).startswith(results["full"].name)
 
 
