@@ -88,6 +88,12 @@ def _guarded(action: Callable[[], Any]) -> Any:
     except (InpaintbenchError, UnknownNameError, FileNotFoundError) as error:
         print(f"inpaintbench: error: {error}", file=sys.stderr)
         raise SystemExit(2) from None
+    except KeyboardInterrupt:
+        print(
+            "inpaintbench: interrupted; finished shards are kept, run the same command again to resume",
+            file=sys.stderr,
+        )
+        raise SystemExit(130) from None
 
 
 def _inpaint(argv: Sequence[str]) -> None:

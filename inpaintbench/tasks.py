@@ -38,7 +38,7 @@ def inpaint_file(
 
     from inpaintbench import create_model, load_weights
     from inpaintbench.data import read_image
-    from inpaintbench.inpainter import complete, to_uint8
+    from inpaintbench.inpainter import blank_hole, complete, to_uint8
     from inpaintbench.masks import read_mask
 
     picture = read_image(image)[None]
@@ -55,7 +55,7 @@ def inpaint_file(
         inpainter.eval().to(device)
     elif weights:
         raise InpaintbenchError(f"model '{model}' is not learned and takes no weights ({weights})")
-    pred = inpainter.inpaint(picture.to(device), hole_t.to(device)).cpu()
+    pred = inpainter.inpaint(blank_hole(picture, hole_t).to(device), hole_t.to(device)).cpu()
     result = complete(picture, hole_t, pred)
     out = Path(out)
     out.parent.mkdir(parents=True, exist_ok=True)
@@ -104,40 +104,56 @@ def with_data_label(cfg: Any) -> Any:
 
 
 def report(cfg: Any, stores: list[Any] | None = None) -> tuple[Path, Path]:
-    """Write leaderboard.csv and leaderboard.md to paths.leaderboard (results/local/, git-ignored) from
-    every run under paths.results (or only the runs `stores`, as `bench` does)."""
+    """Write leaderboard.csv and leaderboard.md to paths.leaderboard (results/local/, git-ignored): one
+    complete run per model, dataset and protocol (`report.selection`) among every run under
+    paths.results (or among `stores`, as `bench` does); the others are listed."""
     from inpaintbench.masks import RATIO_BINS
     from inpaintbench.report.leaderboard import write_leaderboard
 
-    csv_path, md_path, n_runs = write_leaderboard(
+    select = cfg.get("select") or []
+    select = [select] if isinstance(select, str) else [str(s) for s in select]
+    csv_path, md_path, n_runs, not_shown = write_leaderboard(
         str(cfg.paths.results),
         str(cfg.paths.repo),
         list(RATIO_BINS),
+        select,
         out_dir=str(cfg.paths.leaderboard),
         stores=stores,
     )
     print(f"{n_runs} run(s) -> {csv_path}, {md_path}")
+    for line in not_shown:
+        print(f"  not shown: {line}")
     return csv_path, md_path
 
 
 def _find_run(results_root: Path, model: str, protocol_id: str, data: str) -> Any:
-    from inpaintbench.results import RunStore, find_runs, slug
+    from inpaintbench.results import RunRecordError, RunStore, find_runs, run_problem, slug
 
     if Path(model).joinpath("run.json").is_file():
-        return RunStore(Path(model))
+        store = RunStore(Path(model))
+        problem = run_problem(store, store.record())
+        if problem:
+            raise InpaintbenchError(f"{store.path}: cannot compare this run: {problem}")
+        return store
 
-    def matches(record: dict[str, Any]) -> bool:
+    def matches(store: RunStore) -> bool:
+        try:
+            record = store.record()
+        except RunRecordError:
+            return False
         same_protocol = slug(record["protocol_id"]) == slug(protocol_id)
-        return record["model"] == model and same_protocol and record["data"] == data
+        found = record["model"] == model and same_protocol and record["data"] == data
+        return found and run_problem(store, record) is None  # only complete, undamaged runs
 
-    runs = [r for r in find_runs(results_root) if matches(r.record())]
+    runs = [r for r in find_runs(results_root) if matches(r)]
     if not runs:
         raise FileNotFoundError(
-            f"no run of '{model}' on {data} / {protocol_id} under {results_root}/runs; run `inpaintbench eval` first"
+            f"no complete run of '{model}' on {data} / {protocol_id} under {results_root}/runs; "
+            "run `inpaintbench eval` first"
         )
     if len(runs) > 1:
         listed = ", ".join(str(r.path) for r in runs)
-        raise ValueError(
+        raise InpaintbenchError(
             f"several runs of '{model}' on {data} / {protocol_id} ({listed}); pass the run directory as a=/b="
         )
     return runs[0]

@@ -205,11 +205,11 @@ def test_regenerating_a_tracked_leaderboard_does_not_mark_the_checkout_dirty(tmp
     (tmp_path / "results" / "leaderboard.md").write_text("old\n")
     git("add", ".")
     git("-c", "user.name=t", "-c", "user.email=t@t", "commit", "-qm", "init")
-    _, md_path, _ = write_leaderboard(tmp_path / "results", tmp_path, ["all"], out_dir=tmp_path / "results")
+    _, md_path, _, _ = write_leaderboard(tmp_path / "results", tmp_path, ["all"], out_dir=tmp_path / "results")
     commit = git("rev-parse", "HEAD").strip()
     assert f"**git commit**: {commit}\n" in md_path.read_text()
     (tmp_path / "results" / "leaderboard.md").write_text("edited\n")
-    _, md_path, _ = write_leaderboard(tmp_path / "results", tmp_path, ["all"], out_dir=tmp_path / "local")
+    _, md_path, _, _ = write_leaderboard(tmp_path / "results", tmp_path, ["all"], out_dir=tmp_path / "local")
     assert f"{commit} (dirty)" in md_path.read_text()  # a real modification still shows
 
 
