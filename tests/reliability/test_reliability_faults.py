@@ -42,7 +42,7 @@ def test_a_truncated_shard_is_refused_by_eval_and_kept_out_of_the_report(
     err = capsys.readouterr().err.strip()
     assert len(err.splitlines()) == 1 and "000001.jsonl: holds 1 row(s), expected samples 2..3" in err
     kit.report(results)
-    text = (results / "leaderboard.md").read_text()
+    text = (results / "local" / "leaderboard.md").read_text()
     assert "### SSIM" not in text and "000001.jsonl: holds 1 row(s)" in text
     shard.unlink()  # the remedy the message names: delete it and rerun
     assert kit.evaluate(results, *data).summary.to_json() == outcome.summary.to_json()
@@ -59,9 +59,11 @@ def test_a_corrupt_run_json_refuses_that_run_and_the_others_still_report(
     err = capsys.readouterr().err.strip()
     assert len(err.splitlines()) == 1 and f"{broken.store.path / 'run.json'}: unreadable or corrupt" in err
     assert kit.cli(["report", f"paths.results={results}"]) == 0
-    text = (results / "leaderboard.md").read_text()
+    text = (results / "local" / "leaderboard.md").read_text()
     assert "| opencv_ns |" in text and "| opencv_telea |" not in text
-    assert "unreadable, not shown" in text and kept.store.path.name in (results / "leaderboard.csv").read_text()
+    assert (
+        "unreadable, not shown" in text and kept.store.path.name in (results / "local" / "leaderboard.csv").read_text()
+    )
 
 
 def test_a_corrupt_summary_is_listed_by_report_and_rewritten_by_eval(tmp_path: Path, data: tuple[Path, Path]) -> None:
@@ -69,7 +71,7 @@ def test_a_corrupt_summary_is_listed_by_report_and_rewritten_by_eval(tmp_path: P
     outcome = kit.evaluate(results, *data)
     (outcome.store.path / "summary.json").write_text("{not json")
     kit.report(results)
-    assert "summary.json: unreadable or corrupt" in (results / "leaderboard.md").read_text()
+    assert "summary.json: unreadable or corrupt" in (results / "local" / "leaderboard.md").read_text()
     assert kit.evaluate(results, *data).summary.to_json() == outcome.summary.to_json()
 
 

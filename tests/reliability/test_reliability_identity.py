@@ -114,7 +114,7 @@ def test_an_image_edited_between_interrupt_and_resume_is_refused_or_recomputed_n
     assert recomputed.summary.to_json() == fresh.summary.to_json()
     assert len(kit.shard_files(interrupted)) == 1  # the old partial run is untouched, and never reported
     kit.report(results)
-    text = (results / "leaderboard.md").read_text()
+    text = (results / "local" / "leaderboard.md").read_text()
     assert "incomplete: 2 of 6 samples" in text
 
 
