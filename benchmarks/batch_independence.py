@@ -33,14 +33,19 @@ def _rows(store) -> list[dict]:
 
 def _predictions(ctx, batch: int, samples: list) -> np.ndarray:
     """Raw float predictions of the first samples, inpainted in batches of `batch`."""
-    from inpaintbench.metrics.runner import _load_batch
+    from inpaintbench.inpainter import blank_hole
+    from inpaintbench.metrics.runner import dataset_ids, load_sample
 
-    index_of = {image_id: i for i, image_id in enumerate(ctx.image_ids)}
+    index_of = {image_id: i for i, image_id in enumerate(dataset_ids(ctx.dataset))}
+    loaded = [load_sample(ctx, s, index_of[str(s.image_id)]) for s in samples]
+    if any(isinstance(item, str) for item in loaded):
+        raise SystemExit(f"unreadable sample: {next(item for item in loaded if isinstance(item, str))}")
     out = []
-    for start in range(0, len(samples), batch):
-        _, _, image, mask = _load_batch(ctx, samples[start : start + batch], index_of)
+    for start in range(0, len(loaded), batch):
+        image = torch.stack([item.image for item in loaded[start : start + batch]])
+        mask = torch.stack([item.mask for item in loaded[start : start + batch]])
         with torch.inference_mode():
-            out.append(ctx.model.inpaint(image * (1 - mask), mask).float().numpy())
+            out.append(ctx.model.inpaint(blank_hole(image, mask), mask).float().numpy())
     return np.concatenate(out)
 
 

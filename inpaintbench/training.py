@@ -1,17 +1,20 @@
 """`inpaintbench train`: build the paper's recipe (a registered LightningModule) and run Lightning.
 
 The run directory is a pure function of (model, tag), so rerunning the same command resumes from
-`checkpoints/last.ckpt`. Training ends with the generator exported to the zoo layout
-(`<models>/<model>.<tag>.safetensors` + card), ready for `inpaintbench eval weights=...`.
+`checkpoints/last.ckpt`. Training ends with the generator exported in the zoo layout
+(`<paths.exports>/<model>.<tag>.safetensors` + card, outside the committed `models/`), ready for
+`inpaintbench eval model=<model>.<tag>`.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import json
+import logging
 import platform
 import shlex
 import time
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -27,6 +30,29 @@ from inpaintbench.errors import InpaintbenchError
 from inpaintbench.systems.base import SYSTEMS, InpaintingSystem
 from inpaintbench.weights import sha256_file
 from inpaintbench.zoo import ZooEntry, card_path, export_generator
+
+
+class _NoAdverts(logging.Filter):
+    """Drops Lightning's "💡 Tip: ... try installing litlogger/litmodels" lines."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return "Tip:" not in str(record.msg)
+
+
+def quiet_lightning() -> None:
+    """Each Lightning message once, and no advertisements. Lightning gives its `lightning` logger its
+    own console handler and also lets records reach the root logger, which Hydra has configured, so
+    every line printed twice; keep Hydra's (it also writes the job's log file). Idempotent."""
+    package = logging.getLogger("lightning")
+    if logging.getLogger().handlers:
+        for handler in list(package.handlers):
+            if type(handler) is logging.StreamHandler:
+                package.removeHandler(handler)
+    rank_zero = logging.getLogger("lightning.pytorch.utilities.rank_zero")
+    if not any(isinstance(f, _NoAdverts) for f in rank_zero.filters):
+        rank_zero.addFilter(_NoAdverts())
+    warnings.filterwarnings("ignore", message=".*defined a `validation_step` but have no `val_dataloader`.*")
+    warnings.filterwarnings("ignore", message=r".*isinstance\(treespec, LeafSpec\)` is deprecated.*")
 
 
 def build_system(model_cfg: DictConfig | dict) -> InpaintingSystem:
@@ -86,8 +112,8 @@ class ExportOnFitEnd(Callback):
         batches = trainer.fit_loop.epoch_loop.batch_progress.total.completed
         card = _card(self.cfg, system, trainer.global_step, batches, self.run_dir, self.command)
         card["ranks"] = trainer.world_size
-        models = Path(self.cfg.paths.models)
-        self.entry = export_generator(system.generator_state_dict(), models, self.cfg.model.name, self.cfg.tag, card)
+        exports = Path(self.cfg.paths.exports)
+        self.entry = export_generator(system.generator_state_dict(), exports, self.cfg.model.name, self.cfg.tag, card)
 
 
 def train(cfg: DictConfig, command: str | None = None, callbacks: tuple[Callback, ...] = ()) -> ZooEntry | None:
@@ -100,6 +126,7 @@ def train(cfg: DictConfig, command: str | None = None, callbacks: tuple[Callback
     from inpaintbench.data import InpaintDataModule
 
     cfg = OmegaConf.create(OmegaConf.to_container(cfg, resolve=True))  # spawned ranks lack our resolvers
+    quiet_lightning()
     L.seed_everything(int(cfg.seed), workers=True)
     system = build_system(cfg.model)
     datamodule = InpaintDataModule(
@@ -142,7 +169,7 @@ def train(cfg: DictConfig, command: str | None = None, callbacks: tuple[Callback
         return None
     if exporter.entry is not None:
         return exporter.entry
-    weights = Path(cfg.paths.models) / f"{cfg.model.name}.{cfg.tag}.safetensors"  # written by a spawned rank 0
+    weights = Path(cfg.paths.exports) / f"{cfg.model.name}.{cfg.tag}.safetensors"  # written by a spawned rank 0
     return ZooEntry(weights, yaml.safe_load(card_path(weights).read_text()))
 
 
@@ -162,7 +189,7 @@ def _card(
     wall = json.loads((run_dir / "wall_time.json").read_text())["seconds"]
     return {
         "args": to_plain(cfg.model.args) or {},
-        "system": to_plain(cfg.model.system),
+        "system": _resolved_system(cfg, system),
         "losses": system.loss_weights(),
         "train_masks": to_plain(cfg.model.train_masks),
         "data": {
@@ -183,6 +210,12 @@ def _card(
         "created": dt.datetime.now(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
         "command": command or f"inpaintbench train model={cfg.model.name} tag={cfg.tag}",
     }
+
+
+def _resolved_system(cfg: DictConfig, system: InpaintingSystem) -> dict[str, Any]:
+    """The recipe as configured, with each value the system resolved (e.g. `parametrisation: auto`) as used."""
+    configured = to_plain(cfg.model.system)
+    return {key: system.hparams.get(key, value) for key, value in configured.items()}
 
 
 def _relative_to_repo(path: Path, repo: Path) -> str:

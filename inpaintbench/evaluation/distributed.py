@@ -7,13 +7,17 @@ Hydra app behind our `inpaintbench COMMAND` dispatcher. Under torchrun / TorchEl
 launcher has already started every rank, and Fabric's cluster environments only join them.
 
 A run, with the shard (results.py: fixed sample range, atomic files) as the unit of work:
-1. rank 0 opens the run directory (writes run.json); barrier; the other ranks reopen it (hash checked);
+1. rank 0 hashes every input file and opens the run directory (run.json, manifest.json; an interrupted
+   run whose files changed is refused as in one process); barrier; the other ranks hash the files
+   too and join that directory (inputs that hash to another run are refused);
 2. rank 0 lists the shards not on disk and broadcasts the list; rank r takes pending[r::N], so a fresh
    run gives shard k to rank k mod N and a resumed one deals what is left evenly. Whole shards only:
-   no padding and no sample twice (unlike a DistributedSampler, Lightning issue 7929);
+   no padding and no sample twice (unlike a DistributedSampler, Lightning issue 7929). The dealing
+   decides who computes what; each shard is still claimed under its lock (runner.run_shards), which
+   only matters when another command evaluates the same run at the same time;
 3. each rank writes its own shard files; rank 0 shows one bar of global progress, counted from the
    shard files in the shared results directory;
-4. barrier; rank 0 aggregates from the shard files with the single-process code and prints the table.
+4. barrier; rank 0 checks every shard and aggregates with the single-process code, prints the table.
 A shard's bytes do not depend on which rank wrote it, so 1 and N processes give byte-identical
 shards, summary and leaderboard, and the world size is not part of the run hash.
 """
@@ -133,7 +137,7 @@ def global_progress(
     total_shards = -(-n_samples // shard_size)
 
     def on_disk() -> int:
-        return n_samples - samples_in(pending_shards(store, n_samples, shard_size), n_samples, shard_size)
+        return n_samples - samples_in(pending_shards(store, n_samples, shard_size))
 
     bar = tqdm(total=n_samples, initial=on_disk(), desc=desc, unit="sample")
     stop = threading.Event()
@@ -168,27 +172,27 @@ def evaluate_ranks(
 ) -> EvalOutcome | None:
     """This rank's share of one evaluation; returns the outcome on rank 0 and None on the others."""
     if ranks.is_main:
-        store, samples, data_hash = open_run(ctx, results_root, data_name, resolved_config, weights_sha256)
+        store, samples = open_run(ctx, results_root, data_name, resolved_config, weights_sha256)
     ranks.barrier("the run directory was created")
     if not ranks.is_main:
-        store, samples, data_hash = open_run(ctx, results_root, data_name, resolved_config, weights_sha256)
+        store, samples = open_run(ctx, results_root, data_name, resolved_config, weights_sha256, join=True)
     pending = ranks.broadcast(
         pending_shards(store, len(samples), ctx.shard_size) if ranks.is_main else None, "the shards were dealt"
     )
     mine = pending[ranks.rank :: ranks.world_size]
     desc = f"eval {ctx.model_name} ({ranks.world_size} ranks)"
     with global_progress(store, len(samples), ctx.shard_size, desc, ranks.is_main and ctx.progress):
-        run_shards(ctx, store, samples, data_hash, mine)
+        run_shards(ctx, store, samples, mine)
         ranks.barrier("every rank finished its shards")
     if not ranks.is_main:
         return None
     missing = pending_shards(store, len(samples), ctx.shard_size)
     if missing:  # a shared results directory that is not shared (e.g. node-local paths.results)
         raise RankFailedError(
-            f"{store.shard_dir}: shards {missing[:5]} are missing after every rank finished; "
+            f"{store.shard_dir}: shards {[k for k, _, _ in missing[:5]]} are missing after every rank finished; "
             "paths.results must be one directory that every rank sees"
         )
-    return EvalOutcome(aggregate(ctx, store), store, efficiency_of(ctx, store, efficiency))
+    return EvalOutcome(aggregate(ctx, store, samples), store, efficiency_of(ctx, store, efficiency))
 
 
 def launch(plan: RankPlan, function: Callable[..., Any], *args: Any) -> Any:

@@ -2,8 +2,11 @@
 
 CSV (long format): one row per model x data x protocol x bin x metric, with value, interval, N and
 the provenance that makes the row citable (protocol id and version, weights sha256, metric config,
-run hash). Markdown: one table per (data, protocol) and metric, models x bins, the best value of
-each bin in bold, an arrow saying whether higher or lower is better; efficiency in its own table.
+run hash), and per bin the degenerate samples left out of every metric (`n_empty`, `n_full`).
+Markdown: one table per (data, protocol) and metric, models x bins, the best value of each bin in
+bold among the runs shown, an arrow saying whether higher or lower is better; efficiency in its own
+table; every run not shown (incomplete, damaged, superseded) listed with the reason
+(`report.selection`).
 """
 
 from __future__ import annotations
@@ -11,6 +14,7 @@ from __future__ import annotations
 import csv
 import datetime as _dt
 import io
+import os
 import platform
 import subprocess
 from collections.abc import Iterable, Mapping, Sequence
@@ -21,12 +25,14 @@ from typing import Any
 
 from inpaintbench.metrics.aggregate import ALL, Summary
 from inpaintbench.metrics.config import METRIC_COLUMNS
+from inpaintbench.report.selection import choose_runs
 from inpaintbench.report.table import DECIMALS
 from inpaintbench.results import RunStore, atomic_write_text, find_runs
 
 CSV_FIELDS = [
     "model", "data", "protocol_id", "protocol_version", "bin", "metric", "value", "ci_low", "ci_high", "std",
-    "n", "n_exact", "reliable", "note", "weights_sha256", "metrics_config", "device", "run_hash",
+    "n", "n_exact", "n_empty", "n_full", "reliable", "note", "weights_sha256", "metrics_config", "device", "run_hash",
+    "recipe",
 ]  # fmt: skip
 
 EFFICIENCY_COLUMNS = {
@@ -35,6 +41,7 @@ EFFICIENCY_COLUMNS = {
     "latency_ms_b1": ("CPU latency b1 (ms)", False, 1),
     "throughput_b8": ("CPU throughput b8 (img/s)", True, 2),
     "peak_memory_mb": ("Peak memory (MB)", False, 1),
+    "load_avg_1m": ("Load avg 1 min", None, 2),  # the machine's load when the timings were taken
 }
 
 PACKAGES = (
@@ -72,12 +79,14 @@ def run_rows(store: RunStore) -> list[dict[str, Any]]:
     empty = {"ci_low": None, "ci_high": None, "std": None}
     rows = []
     for bin_row in summary.rows:
+        excluded = {"n_empty": bin_row.n_empty, "n_full": bin_row.n_full}
         for metric, cell in bin_row.cells.items():
-            rows.append({**base, "bin": bin_row.bin, "metric": metric, **asdict(cell), "note": cell.note or ""})
+            cell_fields = {**asdict(cell), "note": cell.note or ""}
+            rows.append({**base, "bin": bin_row.bin, "metric": metric, **cell_fields, **excluded})
         for metric, message in summary.unavailable.items():
             if metric not in bin_row.cells:
                 cell = {"value": None, **empty, "n": bin_row.n, "n_exact": 0, "reliable": False, "note": message}
-                rows.append({**base, "bin": bin_row.bin, "metric": metric, **cell})
+                rows.append({**base, "bin": bin_row.bin, "metric": metric, **cell, **excluded})
     for metric, value in (store.read_json("efficiency.json") or {}).items():
         if metric in EFFICIENCY_COLUMNS:
             cell = {"value": value, **empty, "n": None, "n_exact": None, "reliable": True, "note": ""}
@@ -85,8 +94,14 @@ def run_rows(store: RunStore) -> list[dict[str, Any]]:
     return rows
 
 
-def gather(results_root: str | Path) -> list[dict[str, Any]]:
-    return [row for store in find_runs(results_root) for row in run_rows(store)]
+def gather(
+    results_root: str | Path, select: Sequence[str] = (), stores: Sequence[RunStore] | None = None
+) -> tuple[list[dict[str, Any]], list[str]]:
+    """Tidy rows of the runs a table shows (among `stores`, default every run under `results_root`),
+    and one line per run it does not show (with the reason)."""
+    candidates = find_runs(results_root) if stores is None else stores
+    choice = choose_runs(candidates, select, Path(results_root))
+    return [row for store in choice.shown for row in run_rows(store)], choice.not_shown
 
 
 def _csv_value(value: Any) -> str:
@@ -130,7 +145,12 @@ def _best(rows: Sequence[Mapping[str, Any]], higher_is_better: bool) -> float | 
     return max(values) if higher_is_better else min(values)
 
 
-def render_markdown(rows: Sequence[Mapping[str, Any]], provenance: Mapping[str, Any], bin_order: Sequence[str]) -> str:
+def render_markdown(
+    rows: Sequence[Mapping[str, Any]],
+    provenance: Mapping[str, Any],
+    bin_order: Sequence[str],
+    not_shown: Sequence[str] = (),
+) -> str:
     """The leaderboard page; a pure function of its inputs (the committed expected file tests it)."""
     out = ["# inpaintbench leaderboard", ""]
     out += [f"- **{key}**: {value}" for key, value in provenance.items()]
@@ -150,6 +170,8 @@ def render_markdown(rows: Sequence[Mapping[str, Any]], provenance: Mapping[str, 
             bins += sorted({r["bin"] for r in cells} - set(bins))
             models = sorted({r["model"] for r in cells})
             out += [f"### {label} {'↑ higher is better' if higher else '↓ lower is better'}", ""]
+            for recipe in sorted({str(r["recipe"]) for r in cells if r.get("recipe")}):
+                out += [f"Recipe: {recipe}", ""]
             out.append("| model | " + " | ".join(bins) + " |")
             out.append("|---|" + "---|" * len(bins))
             for model in models:
@@ -170,6 +192,8 @@ def render_markdown(rows: Sequence[Mapping[str, Any]], provenance: Mapping[str, 
                 out.append(f"| {model} | " + " | ".join(line) + " |")
             ns = {b: next((r["n"] for r in cells if r["bin"] == b), "") for b in bins}
             out.append("| N | " + " | ".join(str(ns[b]) for b in bins) + " |")
+            if any("n_empty" in r for r in cells):
+                out.append("| left out: empty / full hole | " + " | ".join(_excluded(cells, b) for b in bins) + " |")
             out.append("")
     efficiency = [r for r in rows if r["metric"] in EFFICIENCY_COLUMNS]
     if efficiency:
@@ -177,7 +201,7 @@ def render_markdown(rows: Sequence[Mapping[str, Any]], provenance: Mapping[str, 
         columns = [c for c in EFFICIENCY_COLUMNS if any(r["metric"] == c for r in efficiency)]
         out.append(
             "| model | "
-            + " | ".join(f"{EFFICIENCY_COLUMNS[c][0]} {'↑' if EFFICIENCY_COLUMNS[c][1] else '↓'}" for c in columns)
+            + " | ".join(f"{EFFICIENCY_COLUMNS[c][0]}{_arrow(EFFICIENCY_COLUMNS[c][1])}" for c in columns)
             + " |"
         )
         out.append("|---|" + "---|" * len(columns))
@@ -188,11 +212,31 @@ def render_markdown(rows: Sequence[Mapping[str, Any]], provenance: Mapping[str, 
                 line.append(_fmt(column, found[0]) if found else " ")
             out.append(f"| {model} | " + " | ".join(line) + " |")
         out.append("")
+        if "load_avg_1m" in columns:
+            out.append(
+                "CPU timings are the minimum over repeats; the load average is the machine's at measurement. "
+                "Timings taken under different loads are not comparable."
+            )
+            out.append("")
     if notes:
         out += ["## Notes", ""]
         out += [f"{number}. {text}" for text, number in sorted(notes.items(), key=lambda item: item[1])]
         out.append("")
+    if not_shown:
+        out += ["## Runs not in the tables", ""]
+        out += [f"- {line}" for line in not_shown]
+        out.append("")
     return "\n".join(out)
+
+
+def _arrow(higher_is_better: bool | None) -> str:
+    return "" if higher_is_better is None else (" ↑" if higher_is_better else " ↓")
+
+
+def _excluded(cells: Sequence[Mapping[str, Any]], bin_name: str) -> str:
+    """`n_empty / n_full` of a bin (the same for every model: the masks are the protocol's)."""
+    counts = {(int(r.get("n_empty") or 0), int(r.get("n_full") or 0)) for r in cells if r["bin"] == bin_name}
+    return ", ".join(f"{e} / {f}" for e, f in sorted(counts))
 
 
 def package_versions() -> dict[str, str]:
@@ -236,16 +280,38 @@ def collect_provenance(rows: Sequence[Mapping[str, Any]], repo: str | Path) -> d
         "metric configs": ", ".join(sorted({str(r["metrics_config"]) for r in rows})) or "none",
         "weights sha256": "; ".join(weights) or "none",
         "device": ", ".join(devices) or "none",
-        "date": _dt.datetime.now(_dt.UTC).strftime("%Y-%m-%d %H:%M UTC"),
+        "date": _report_date().strftime("%Y-%m-%d %H:%M UTC"),
     }
 
 
-def write_leaderboard(results_root: str | Path, repo: str | Path, bin_order: Sequence[str]) -> tuple[Path, Path, int]:
-    """Write results/leaderboard.csv and results/leaderboard.md; return their paths and the run count."""
+def _report_date() -> _dt.datetime:
+    """Now, or `SOURCE_DATE_EPOCH` when set (the reproducible-builds convention): identical runs
+    then give a byte-identical leaderboard."""
+    epoch = os.environ.get("SOURCE_DATE_EPOCH")
+    if epoch and epoch.isdigit():
+        return _dt.datetime.fromtimestamp(int(epoch), _dt.UTC)
+    return _dt.datetime.now(_dt.UTC)
+
+
+def write_leaderboard(
+    results_root: str | Path,
+    repo: str | Path,
+    bin_order: Sequence[str],
+    select: Sequence[str] = (),
+    out_dir: str | Path | None = None,
+    stores: Sequence[RunStore] | None = None,
+) -> tuple[Path, Path, int, list[str]]:
+    """Write leaderboard.csv and leaderboard.md to `out_dir` (default: `results_root`) from the runs
+    `stores` (default: every run under `results_root`), one complete run per model, dataset and
+    protocol; return their paths, the number of runs shown and one line per run not shown.
+    Provenance (the git commit and whether the checkout is dirty) is read before anything is written,
+    so regenerating a committed leaderboard does not mark its own checkout dirty."""
     root = Path(results_root)
-    rows = gather(root)
-    root.mkdir(parents=True, exist_ok=True)
-    csv_path, md_path = root / "leaderboard.csv", root / "leaderboard.md"
+    rows, not_shown = gather(root, select, stores)
+    provenance = collect_provenance(rows, repo)
+    out = Path(out_dir) if out_dir is not None else root
+    out.mkdir(parents=True, exist_ok=True)
+    csv_path, md_path = out / "leaderboard.csv", out / "leaderboard.md"
     atomic_write_text(csv_path, render_csv(rows))
-    atomic_write_text(md_path, render_markdown(rows, collect_provenance(rows, repo), bin_order))
-    return csv_path, md_path, len({r["run_hash"] for r in rows})
+    atomic_write_text(md_path, render_markdown(rows, provenance, bin_order, not_shown))
+    return csv_path, md_path, len({r["run_hash"] for r in rows}), not_shown

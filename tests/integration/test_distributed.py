@@ -15,7 +15,7 @@ from test_evaluate import context
 from inpaintbench import create_model
 from inpaintbench.errors import InpaintbenchError
 from inpaintbench.evaluation.distributed import RankFailedError, RankPlan, Ranks, evaluate_ranks, launch
-from inpaintbench.metrics.runner import evaluate_context, model_key
+from inpaintbench.metrics.runner import InputChangedError, evaluate_context, model_key, open_run
 from inpaintbench.report.leaderboard import gather, render_csv
 
 N_IMAGES = 12  # x 2 masks = 24 samples in 5 shards of 5 (the last one 4), batches of 3
@@ -66,7 +66,9 @@ def _one_process(root: Path, name: str):
 def _tables(store_path: Path, results: Path) -> dict[str, bytes]:
     files = {p.name: p.read_bytes() for p in sorted((store_path / "shards").iterdir())}
     files["summary.json"] = (store_path / "summary.json").read_bytes()
-    files["leaderboard.csv"] = render_csv(gather(results)).encode()
+    rows, not_shown = gather(results)
+    assert not_shown == []  # the one run is complete and its shards pass the checks
+    files["leaderboard.csv"] = render_csv(rows).encode()
     return files
 
 
@@ -114,6 +116,17 @@ def test_a_killed_rank_fails_the_launch_and_the_rerun_resumes_to_the_same_tables
     assert sum(_calls(root)) == sum(left)  # finished shards were not recomputed
     single = _one_process(tmp_path / "one", "lama_tiny")
     assert _tables(Path(path), root) == _tables(single.store.path, tmp_path / "one")
+
+
+def test_a_rank_whose_inputs_hash_to_another_run_is_refused_not_given_a_directory(tmp_path: Path) -> None:
+    ctx = _context(tmp_path, "opencv_telea")
+    store, _ = open_run(ctx, tmp_path, "standin", {"k": 1})  # rank 0 opened this run
+    assert open_run(ctx, tmp_path, "standin", {"k": 1}, join=True)[0].path == store.path
+    other = _context(tmp_path, "opencv_telea")
+    other.data_identity = {**other.data_identity, "size": -1}  # e.g. another copy of the data on its machine
+    with pytest.raises(InputChangedError, match="rank 0 did not open"):
+        open_run(other, tmp_path, "standin", {"k": 1}, join=True)
+    assert list(tmp_path.glob("runs/**/run.json")) == [store.path / "run.json"]  # no stray run directory
 
 
 def _failing_worker(ranks: Ranks) -> None:

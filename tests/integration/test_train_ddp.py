@@ -42,7 +42,7 @@ def _cfg(tmp_path: Path, steps: int, *extra: str):
             "trainer.progress_every=1",
             "tag=ddp",
             f"paths.train_runs={tmp_path / 'runs'}",
-            f"paths.models={tmp_path / 'models'}",
+            f"paths.exports={tmp_path / 'models'}",
             *extra,
         ],
     )
