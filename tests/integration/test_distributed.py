@@ -51,11 +51,21 @@ def _context(root: Path, name: str, model: object | None = None):
     return ctx
 
 
-def _rank_worker(ranks: Ranks, root: str, name: str, kill_rank: int | None = None, kill_at: int | None = None):
+def _rank_worker(
+    ranks: Ranks,
+    root: str,
+    name: str,
+    kill_rank: int | None = None,
+    kill_at: int | None = None,
+    completed_cache: bool = True,
+):
     """One rank of the stand-in evaluation (module level: spawned ranks import it by name)."""
     kill = kill_at if ranks.rank == kill_rank else None
     model = Recording(_model(name), Path(root) / f"calls.rank{ranks.rank}", kill)
-    outcome = evaluate_ranks(_context(Path(root), name, model), ranks, root, "standin", {"k": 1}, efficiency=False)
+    ctx = _context(Path(root), name, model)
+    if not completed_cache:
+        ctx.completed_cache = None
+    outcome = evaluate_ranks(ctx, ranks, root, "standin", {"k": 1}, efficiency=False)
     return None if outcome is None else str(outcome.store.path)
 
 
@@ -106,13 +116,15 @@ def test_three_ranks_equal_one_process_for_a_baseline(tmp_path: Path) -> None:
 def test_a_killed_rank_fails_the_launch_and_the_rerun_resumes_to_the_same_tables(tmp_path: Path) -> None:
     root = tmp_path / "killed"
     with pytest.raises(RankFailedError, match=r"rank 1 of 2 was killed by SIGKILL.*run the same command again"):
-        launch(RankPlan("cpu", 2), _rank_worker, str(root), "lama_tiny", 1, 3)  # dies in its 2nd shard
+        # without the completed-image cache, so that the rerun's model calls count exactly the samples it
+        # computed (with it, composites that a stopped rank made before writing its shard are reused)
+        launch(RankPlan("cpu", 2), _rank_worker, str(root), "lama_tiny", 1, 3, False)  # dies in its 2nd shard
     shards = sorted(root.glob("runs/*/*/*/*/shards/*.jsonl"))
     assert "000001.jsonl" in [p.name for p in shards] and len(shards) < 5  # rank 1's first shard survived
     left = [size for k, size in enumerate(SHARD_SIZES) if f"{k:06d}.jsonl" not in [p.name for p in shards]]
     for log in root.glob("calls.rank*"):
         log.unlink()
-    path = launch(RankPlan("cpu", 2), _rank_worker, str(root), "lama_tiny")
+    path = launch(RankPlan("cpu", 2), _rank_worker, str(root), "lama_tiny", None, None, False)
     assert sum(_calls(root)) == sum(left)  # finished shards were not recomputed
     single = _one_process(tmp_path / "one", "lama_tiny")
     assert _tables(Path(path), root) == _tables(single.store.path, tmp_path / "one")
