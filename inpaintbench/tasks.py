@@ -91,13 +91,40 @@ def evaluate(cfg: Any) -> Any:
 
 
 def report(cfg: Any) -> tuple[Path, Path]:
-    """Write results/leaderboard.csv and results/leaderboard.md from every run under results/."""
+    """Write results/leaderboard.csv, results/leaderboard.md and (`html=true`) results/report/index.html."""
     from inpaintbench.masks import RATIO_BINS
     from inpaintbench.report.leaderboard import write_leaderboard
 
     csv_path, md_path, n_runs = write_leaderboard(str(cfg.paths.results), str(cfg.paths.repo), list(RATIO_BINS))
     print(f"{n_runs} run(s) -> {csv_path}, {md_path}")
+    if cfg.get("html", True):
+        from inpaintbench.report.html import write_html_report
+
+        page = write_html_report(cfg.paths.results, cfg.paths.repo, list(RATIO_BINS), bool(cfg.get("progress", True)))
+        print(f"html report -> {page} ({page.stat().st_size / 1e6:.1f} MB)")
+        if cfg.get("check"):
+            check_report(page, csv_path, cfg.get("screenshot"))
     return csv_path, md_path
+
+
+def check_report(page: Path, csv_path: Path, screenshot: str | None) -> None:
+    """`report check=true`: open the page in headless Chromium, print what it found, save screenshots
+    beside the page (and the desktop one to `screenshot`); a problem found is exit status 1."""
+    import shutil
+
+    from inpaintbench.report.browser import BrowserUnavailableError, check_page, format_check
+
+    try:
+        result = check_page(page, csv_path, page.parent)
+    except BrowserUnavailableError as err:
+        raise InpaintbenchError(f"report check=true: {err}") from None
+    print("\n".join(format_check(result)))
+    if screenshot:
+        Path(screenshot).parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(result.screenshots[0], screenshot)
+        print(f"screenshot -> {screenshot}")
+    if result.problems:
+        raise SystemExit(1)
 
 
 def _find_run(results_root: Path, model: str, protocol_id: str, data: str) -> Any:
@@ -129,7 +156,7 @@ def compare(cfg: Any) -> Any:
 
     from inpaintbench.masks import RATIO_BINS, get_protocol
     from inpaintbench.metrics.config import MetricConfig
-    from inpaintbench.report.compare import compare_runs, comparison_json, render_comparison
+    from inpaintbench.report.compare import compare_runs, comparison_json, render_comparison, save_comparison
 
     results = Path(str(cfg.paths.results))
     protocol_id = str(get_protocol(cfg.masks).protocol_id)
@@ -138,6 +165,8 @@ def compare(cfg: Any) -> Any:
     config = MetricConfig.from_cfg(OmegaConf.to_container(cfg.metrics, resolve=True))
     rows = compare_runs(run_a, run_b, config, list(RATIO_BINS))
     print(render_comparison(str(cfg.a), str(cfg.b), rows))
+    saved = save_comparison(results, str(cfg.a), str(cfg.b), run_a, run_b, rows)
+    print(f"saved to {saved} (drawn by `inpaintbench report`)")
     return comparison_json(rows)
 
 

@@ -25,6 +25,7 @@ from tqdm import tqdm
 
 from inpaintbench.inpainter import complete, to_uint8
 from inpaintbench.metrics.aggregate import Summary, summarize
+from inpaintbench.metrics.saved_images import ShardImages
 from inpaintbench.metrics.suite import FEATURE_NAMES, MetricSuite
 from inpaintbench.results import ArrayCache, RunKey, RunStore, stable_hash
 
@@ -49,6 +50,7 @@ class EvalContext:
     shard_size: int = 64
     completed_cache: ArrayCache | None = None
     progress: bool = True
+    save_images: bool = False  # every completed image as PNG; otherwise only what the report's grids show
 
 
 def dataset_ids(dataset: Any) -> list[str]:
@@ -141,6 +143,7 @@ def run_shard(ctx: EvalContext, store: RunStore, shard: int, samples: Sequence[A
     rows: list[dict[str, Any]] = []
     features: dict[str, list[np.ndarray]] = {name: [] for name in FEATURE_NAMES}
     with_features = ctx.suite.inception is not None
+    saved = ShardImages(store.path, ctx.save_images)
     for offset in range(0, len(samples), ctx.batch_size):
         batch = samples[offset : offset + ctx.batch_size]
         keys = [sample_key(data_hash, protocol_id, str(s.image_id), str(s.mask_id)) for s in batch]
@@ -178,10 +181,12 @@ def run_shard(ctx: EvalContext, store: RunStore, shard: int, samples: Sequence[A
                 batch_rows[position] = row
                 for name, array in feats.items():
                     batch_features[name][position] = array[j]
+            saved.add([batch_rows[p] for p in good], image, mask, completed)
         rows.extend(r for r in batch_rows if r is not None)
         for name in FEATURE_NAMES:
             features[name].append(batch_features[name])
     arrays = {name: np.concatenate(parts) for name, parts in features.items()} if with_features else {}
+    saved.write()
     store.write_shard(shard, rows, arrays)
     return len(samples)
 
@@ -265,6 +270,7 @@ def build_context(cfg: Any, suite: MetricSuite | None = None) -> tuple[EvalConte
         shard_size=int(cfg.get("shard_size", 64)),
         completed_cache=ArrayCache(cache_root / "completed") if cfg.get("cache_completed", True) else None,
         progress=bool(cfg.get("progress", True)),
+        save_images=bool(cfg.get("save_images", False)),
     )
     return ctx, weights_sha
 

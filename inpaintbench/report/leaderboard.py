@@ -14,7 +14,7 @@ import io
 import platform
 import subprocess
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import asdict
+from dataclasses import asdict, dataclass, field
 from importlib import metadata
 from pathlib import Path
 from typing import Any
@@ -130,64 +130,123 @@ def _best(rows: Sequence[Mapping[str, Any]], higher_is_better: bool) -> float | 
     return max(values) if higher_is_better else min(values)
 
 
+@dataclass
+class TableCell:
+    text: str  # value, interval and exact count, as in the Markdown ("–" when missing)
+    value: float | None = None
+    best: bool = False
+    note: int | None = None  # footnote number
+    metric: str = ""  # the CSV row the cell shows: its metric and bin (the browser check reads them)
+    bin: str = ""
+
+
+@dataclass
+class LeaderTable:
+    """One models x columns table of the leaderboard (a metric over bins, or the efficiency table)."""
+
+    title: str
+    columns: list[str]
+    rows: dict[str, list[TableCell | None]] = field(default_factory=dict)
+    footer: list[str] | None = None  # the N row of a metric table
+
+
+def scored_groups(rows: Sequence[Mapping[str, Any]]) -> list[tuple[str, str, str]]:
+    """(data, protocol id, protocol version) of every per-bin metric row, sorted."""
+    return sorted(
+        {(r["data"], r["protocol_id"], str(r["protocol_version"])) for r in rows if r["metric"] in METRIC_COLUMNS}
+    )
+
+
+def in_group(rows: Sequence[Mapping[str, Any]], group: tuple[str, str, str]) -> list[Mapping[str, Any]]:
+    return [
+        r
+        for r in rows
+        if r["metric"] in METRIC_COLUMNS and (r["data"], r["protocol_id"], str(r["protocol_version"])) == group
+    ]
+
+
+def group_bins(cells: Sequence[Mapping[str, Any]], bin_order: Sequence[str]) -> list[str]:
+    """The bins present, in the canonical order, then `all`, then any unknown ones sorted."""
+    bins = [b for b in [*bin_order, ALL] if any(r["bin"] == b for r in cells)]
+    return bins + sorted({r["bin"] for r in cells} - set(bins))
+
+
+def metric_tables(
+    group: Sequence[Mapping[str, Any]], bin_order: Sequence[str], notes: dict[str, int]
+) -> list[LeaderTable]:
+    """Per metric present in one (data, protocol) group: models x bins, best reliable value marked."""
+    tables = []
+    for metric in [m for m in METRIC_COLUMNS if any(r["metric"] == m for r in group)]:
+        label, higher = METRIC_COLUMNS[metric][:2]
+        cells = [r for r in group if r["metric"] == metric]
+        bins = group_bins(cells, bin_order)
+        table = LeaderTable(f"{label} {'↑ higher is better' if higher else '↓ lower is better'}", bins)
+        for model in sorted({r["model"] for r in cells}):
+            line: list[TableCell | None] = []
+            for b in bins:
+                found = [r for r in cells if r["model"] == model and r["bin"] == b]
+                if not found:
+                    line.append(None)
+                    continue
+                row = found[0]
+                value = None if row.get("value") in (None, "") else float(row["value"])
+                best = _best([r for r in cells if r["bin"] == b], higher)
+                note = notes.setdefault(str(row["note"]), len(notes) + 1) if row.get("note") else None
+                line.append(TableCell(_fmt(metric, row), value, best is not None and value == best, note, metric, b))
+            table.rows[model] = line
+        table.footer = [str(next((r["n"] for r in cells if r["bin"] == b), "")) for b in bins]
+        tables.append(table)
+    return tables
+
+
+def efficiency_table(rows: Sequence[Mapping[str, Any]]) -> LeaderTable | None:
+    efficiency = [r for r in rows if r["metric"] in EFFICIENCY_COLUMNS]
+    if not efficiency:
+        return None
+    columns = [c for c in EFFICIENCY_COLUMNS if any(r["metric"] == c for r in efficiency)]
+    labels = [f"{EFFICIENCY_COLUMNS[c][0]} {'↑' if EFFICIENCY_COLUMNS[c][1] else '↓'}" for c in columns]
+    table = LeaderTable("Efficiency (256x256)", labels)
+    for model in sorted({r["model"] for r in efficiency}):
+        line: list[TableCell | None] = []
+        for column in columns:
+            found = [r for r in efficiency if r["model"] == model and r["metric"] == column]
+            line.append(
+                TableCell(_fmt(column, found[0]), float(found[0]["value"]), metric=column, bin="-") if found else None
+            )
+        table.rows[model] = line
+    return table
+
+
+def _markdown_table(table: LeaderTable) -> list[str]:
+    out = ["| model | " + " | ".join(table.columns) + " |", "|---|" + "---|" * len(table.columns)]
+    for model, line in table.rows.items():
+        texts = []
+        for cell in line:
+            if cell is None:
+                texts.append(" ")
+                continue
+            text = f"**{cell.text}**" if cell.best else cell.text
+            texts.append(text + (f" [{cell.note}]" if cell.note else ""))
+        out.append(f"| {model} | " + " | ".join(texts) + " |")
+    if table.footer is not None:
+        out.append("| N | " + " | ".join(table.footer) + " |")
+    return out
+
+
 def render_markdown(rows: Sequence[Mapping[str, Any]], provenance: Mapping[str, Any], bin_order: Sequence[str]) -> str:
     """The leaderboard page; a pure function of its inputs (the committed expected file tests it)."""
     out = ["# inpaintbench leaderboard", ""]
     out += [f"- **{key}**: {value}" for key, value in provenance.items()]
     out.append("")
     notes: dict[str, int] = {}
-    scored = [r for r in rows if r["metric"] in METRIC_COLUMNS]
-    groups = sorted({(r["data"], r["protocol_id"], str(r["protocol_version"])) for r in scored})
-    for data, protocol, version in groups:
-        group = [
-            r for r in scored if (r["data"], r["protocol_id"], str(r["protocol_version"])) == (data, protocol, version)
-        ]
+    for group in scored_groups(rows):
+        data, protocol, version = group
         out += [f"## {data} / {protocol} (protocol version {version})", ""]
-        for metric in [m for m in METRIC_COLUMNS if any(r["metric"] == m for r in group)]:
-            label, higher, _ = (*METRIC_COLUMNS[metric], None)
-            cells = [r for r in group if r["metric"] == metric]
-            bins = [b for b in [*bin_order, ALL] if any(r["bin"] == b for r in cells)]
-            bins += sorted({r["bin"] for r in cells} - set(bins))
-            models = sorted({r["model"] for r in cells})
-            out += [f"### {label} {'↑ higher is better' if higher else '↓ lower is better'}", ""]
-            out.append("| model | " + " | ".join(bins) + " |")
-            out.append("|---|" + "---|" * len(bins))
-            for model in models:
-                line = []
-                for b in bins:
-                    found = [r for r in cells if r["model"] == model and r["bin"] == b]
-                    if not found:
-                        line.append(" ")
-                        continue
-                    row = found[0]
-                    text = _fmt(metric, row)
-                    best = _best([r for r in cells if r["bin"] == b], higher)
-                    if best is not None and row.get("value") not in (None, "") and float(row["value"]) == best:
-                        text = f"**{text}**"
-                    if row.get("note"):
-                        text += f" [{notes.setdefault(str(row['note']), len(notes) + 1)}]"
-                    line.append(text)
-                out.append(f"| {model} | " + " | ".join(line) + " |")
-            ns = {b: next((r["n"] for r in cells if r["bin"] == b), "") for b in bins}
-            out.append("| N | " + " | ".join(str(ns[b]) for b in bins) + " |")
-            out.append("")
-    efficiency = [r for r in rows if r["metric"] in EFFICIENCY_COLUMNS]
-    if efficiency:
-        out += ["## Efficiency (256x256)", ""]
-        columns = [c for c in EFFICIENCY_COLUMNS if any(r["metric"] == c for r in efficiency)]
-        out.append(
-            "| model | "
-            + " | ".join(f"{EFFICIENCY_COLUMNS[c][0]} {'↑' if EFFICIENCY_COLUMNS[c][1] else '↓'}" for c in columns)
-            + " |"
-        )
-        out.append("|---|" + "---|" * len(columns))
-        for model in sorted({r["model"] for r in efficiency}):
-            line = []
-            for column in columns:
-                found = [r for r in efficiency if r["model"] == model and r["metric"] == column]
-                line.append(_fmt(column, found[0]) if found else " ")
-            out.append(f"| {model} | " + " | ".join(line) + " |")
-        out.append("")
+        for table in metric_tables(in_group(rows, group), bin_order, notes):
+            out += [f"### {table.title}", "", *_markdown_table(table), ""]
+    efficiency = efficiency_table(rows)
+    if efficiency is not None:
+        out += [f"## {efficiency.title}", "", *_markdown_table(efficiency), ""]
     if notes:
         out += ["## Notes", ""]
         out += [f"{number}. {text}" for text, number in sorted(notes.items(), key=lambda item: item[1])]
