@@ -25,7 +25,7 @@ from tqdm import tqdm
 
 from inpaintbench.inpainter import complete, to_uint8
 from inpaintbench.metrics.aggregate import Summary, summarize
-from inpaintbench.metrics.saved_images import ShardImages
+from inpaintbench.metrics.saved_images import ShardImages, all_saved
 from inpaintbench.metrics.suite import FEATURE_NAMES, MetricSuite
 from inpaintbench.results import ArrayCache, RunKey, RunStore, stable_hash
 
@@ -195,6 +195,8 @@ def run(ctx: EvalContext, store: RunStore, samples: Sequence[Any], data_hash: st
     """Process every shard not yet on disk, then aggregate all shards into the per-bin summary."""
     n_shards = math.ceil(len(samples) / ctx.shard_size)
     done = set(store.done_shards())
+    if ctx.save_images:  # shards scored before `save_images=true` are redone (from the caches) to write their images
+        done = {k for k in done if all_saved(store.path, store.read_rows(k))}
     already = sum(min(ctx.shard_size, len(samples) - k * ctx.shard_size) for k in done if k < n_shards)
     bar = tqdm(
         total=len(samples), initial=already, desc=f"eval {ctx.model_name}", unit="sample", disable=not ctx.progress

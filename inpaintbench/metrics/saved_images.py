@@ -85,6 +85,15 @@ def selected_keys(rows: Sequence[Mapping[str, Any]]) -> set[str]:
     return {str(r["sample_key"]) for r in chosen}
 
 
+def all_saved(run_dir: str | Path, rows: Iterable[Mapping[str, Any]]) -> bool:
+    """True when every scored row has its completed image on disk (an older run may have none)."""
+    return all(
+        (Path(run_dir) / completed_path(str(r["image_id"]), str(r["mask_id"]))).is_file()
+        for r in rows
+        if "error" not in r
+    )
+
+
 def png_bytes(array: np.ndarray) -> bytes:
     buffer = io.BytesIO()
     Image.fromarray(array).save(buffer, format="PNG")
