@@ -4,7 +4,6 @@ one saved comparison, `inpaintbench report`, then the page checked as files and 
 from __future__ import annotations
 
 import re
-from pathlib import Path
 
 import numpy as np
 import pytest
