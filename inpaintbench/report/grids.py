@@ -56,6 +56,13 @@ class RunImages:
     model: str
     path: Path
     rows: list[dict[str, Any]]
+    by_pair: dict[tuple[str, str], dict[str, Any]] = field(init=False, repr=False)
+
+    def __post_init__(self) -> None:
+        self.by_pair = {(r["image_id"], r["mask_id"]): r for r in self.rows}
+
+    def row(self, image_id: str, mask_id: str) -> dict[str, Any] | None:
+        return self.by_pair.get((image_id, mask_id))
 
 
 def thumbnail(array: np.ndarray) -> str:
@@ -118,10 +125,10 @@ def comparison_grid(runs: Sequence[RunImages], bins: Sequence[str], page_dir: Pa
     for name in [b for b in bins if b in choice] + sorted(set(choice) - set(bins)):
         for sample in choice[name]:
             key = (sample["image_id"], sample["mask_id"])
-            holder = next(run for run in runs if any((r["image_id"], r["mask_id"]) == key for r in run.rows))
+            holder = next(run for run in runs if run.row(*key) is not None)
             cells = [masked_input_cell(holder, sample, page_dir)]
             for run in runs:
-                row = next((r for r in run.rows if (r["image_id"], r["mask_id"]) == key), None)
+                row = run.row(*key)
                 if row is None:
                     cells.append(Thumb(run.model, missing="sample not in this run"))
                     continue

@@ -136,18 +136,15 @@ def plan_report(
         sections.append(section)
         group_rows = in_group(rows, group)
         bins = _bins(group_rows, bin_order)
-        with_values = [
-            r for r in group_rows if _unavailable([c for c in group_rows if c["metric"] == r["metric"]]) is None
-        ]
-        section.tables = metric_tables(with_values, bin_order, notes)
-        for metric in [m for m in METRIC_COLUMNS if any(r["metric"] == m for r in group_rows)]:
-            cells = [r for r in group_rows if r["metric"] == metric]
+        metrics = [m for m in METRIC_COLUMNS if any(r["metric"] == m for r in group_rows)]
+        missing = {m: _unavailable([r for r in group_rows if r["metric"] == m]) for m in metrics}
+        section.tables = metric_tables([r for r in group_rows if missing[r["metric"]] is None], bin_order, notes)
+        for metric in metrics:
             label = METRIC_COLUMNS[metric][0] + (" ↑" if METRIC_COLUMNS[metric][1] else " ↓")
-            reason = _unavailable(cells)
-            if reason is not None:
-                section.unavailable.append((label, reason))
+            if missing[metric] is not None:
+                section.unavailable.append((label, str(missing[metric])))
                 continue
-
+            cells = [r for r in group_rows if r["metric"] == metric]
             steps.append((f"plot {protocol} {metric}", _metric_step(section, metric, label, cells, bins, colours)))
         scatter = _scatter(section, rows, group, colours)
         if scatter is not None:
