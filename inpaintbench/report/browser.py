@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import unquote, urlparse
 
-DESKTOP = (1400, 1100)
+DESKTOP = (1400, 1500)
 PHONE = (390, 1400)
 NUMBER = re.compile(r"[-+]?\d+(?:\.(\d+))?")
 
