@@ -124,7 +124,10 @@ def plan_report(
     `notes` collects the tables' footnotes (text -> number), shared by the whole page.
     """
     colours = plots.model_colours([str(r["model"]) for r in rows])
-    runs = find_runs(results_root)
+    summarised = {r["run_hash"] for r in rows}  # runs in the tables (finished), not half-done ones
+    runs = [
+        (store, record) for store in find_runs(results_root) if (record := store.record())["run_hash"] in summarised
+    ]
     comparisons = load_comparisons(results_root)
     sections: list[Section] = []
     steps: list[tuple[str, Callable[[Path], None]]] = []
@@ -150,9 +153,9 @@ def plan_report(
         if scatter is not None:
             steps.append((f"scatter {protocol}", scatter))
         group_runs = [
-            grids.RunImages(r.record()["model"], r.path, [x for x in r.iter_rows() if "error" not in x])
-            for r in runs
-            if (r.record()["data"], r.record()["protocol_id"]) == (data, protocol)
+            grids.RunImages(record["model"], store.path, [x for x in store.iter_rows() if "error" not in x])
+            for store, record in runs
+            if (record["data"], record["protocol_id"]) == (data, protocol)
         ]
         group_runs = sorted((r for r in group_runs if r.rows), key=lambda r: r.model)
         if group_runs:
