@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 import matplotlib
+import matplotlib.ticker
 
 matplotlib.use("Agg")  # no display, no GUI toolkit: the report is drawn on servers and in CI
 
@@ -98,7 +99,8 @@ def metric_by_bin(
         ax.set_xlabel("hole ratio (%)")
         ax.set_ylabel(label)
         ax.set_title(label, loc="left", fontsize=10, fontweight="bold")
-        ax.legend(fontsize=8, loc="best")
+        # below the axes, never over a line; bbox_inches="tight" keeps it in the file
+        ax.legend(fontsize=8, loc="upper center", bbox_to_anchor=(0.5, -0.3), ncol=2)
         fig.tight_layout()
     return fig
 
@@ -121,6 +123,8 @@ def quality_vs_cost(
                 fontsize=7,
             )
         ax.set_xscale("log")
+        ax.xaxis.set_major_formatter(matplotlib.ticker.FormatStrFormatter("%g"))
+        ax.xaxis.set_minor_formatter(matplotlib.ticker.NullFormatter())  # minor log labels collide
         ax.set_xlabel(cost_label + " (log scale)")
         ax.set_ylabel(quality_label)
         ax.set_title(f"{quality_label} against {cost_label}", loc="left", fontsize=10, fontweight="bold")
