@@ -144,8 +144,12 @@ def plan_report(
         section.tables = metric_tables([r for r in group_rows if missing[r["metric"]] is None], bin_order, notes)
         for metric in metrics:
             label = METRIC_COLUMNS[metric][0] + (" ↑" if METRIC_COLUMNS[metric][1] else " ↓")
-            if missing[metric] is not None:
-                section.unavailable.append((label, str(missing[metric])))
+            if missing[metric] is not None:  # metrics sharing one reason (FID, KID) share one line
+                same = [i for i, (_, reason) in enumerate(section.unavailable) if reason == missing[metric]]
+                if same:
+                    section.unavailable[same[0]] = (f"{section.unavailable[same[0]][0]}, {label}", str(missing[metric]))
+                else:
+                    section.unavailable.append((label, str(missing[metric])))
                 continue
             cells = [r for r in group_rows if r["metric"] == metric]
             steps.append((f"plot {protocol} {metric}", _metric_step(section, metric, label, cells, bins, colours)))
