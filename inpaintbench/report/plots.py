@@ -100,7 +100,7 @@ def metric_by_bin(
         ax.set_ylabel(label)
         ax.set_title(label, loc="left", fontsize=10, fontweight="bold")
         # below the axes, never over a line; bbox_inches="tight" keeps it in the file
-        ax.legend(fontsize=8, loc="upper center", bbox_to_anchor=(0.5, -0.42), ncol=2)
+        ax.legend(fontsize=8, loc="upper center", bbox_to_anchor=(0.5, -0.5), ncol=2)
         fig.tight_layout()
     return fig
 
