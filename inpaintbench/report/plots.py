@@ -68,7 +68,7 @@ def metric_by_bin(
     The tick labels carry N per bin, so a reader sees how much each point rests on.
     """
     with plt.rc_context(STYLE):
-        fig, ax = plt.subplots(figsize=(5.2, 3.2))
+        fig, ax = plt.subplots(figsize=(4.8, 2.8))  # no tight_layout: it would shrink the axes for the legend
         x = list(range(len(bins)))
         for model in sorted({str(r["model"]) for r in cells}):
             by_bin = {str(r["bin"]): r for r in cells if r["model"] == model}
@@ -99,9 +99,8 @@ def metric_by_bin(
         ax.set_xlabel("hole ratio (%)")
         ax.set_ylabel(label)
         ax.set_title(label, loc="left", fontsize=10, fontweight="bold")
-        # below the axes, never over a line; bbox_inches="tight" keeps it in the file
-        ax.legend(fontsize=8, loc="upper center", bbox_to_anchor=(0.5, -0.5), ncol=2)
-        fig.tight_layout()
+        # right of the axes, never over a line or a label; bbox_inches="tight" keeps it in the file
+        ax.legend(fontsize=7.5, loc="center left", bbox_to_anchor=(1.01, 0.5))
     return fig
 
 
