@@ -15,11 +15,17 @@ __version__ = "0.1.0"
 
 
 def create_model(name: str, **args: Any) -> Inpainter:
-    """Build a registered inpainter by name (`pconv_unet`, `lama_big`, `opencv_telea`, ...)."""
+    """Build a registered inpainter by name (`pconv_unet`, `lama_big`, `opencv_telea`, ...).
+
+    The name is recorded as `model.model_name`: several names share one class (lama_big and
+    lama_fourier are both `LamaInpainter`), and the release reader needs to know which one this is.
+    """
     from inpaintbench.catalog import load_families
 
     load_families()
-    return MODELS.get(name)(**args)
+    model = MODELS.get(name)(**args)
+    model.model_name = name
+    return model
 
 
 def list_models(pattern: str = "*") -> list[str]:

@@ -29,7 +29,7 @@ HYDRA_COMMANDS: dict[str, tuple[str, str, str]] = {
 }
 OTHER_COMMANDS: dict[str, str] = {
     "inpaint": "inpaint one image: --model NAME --image IN --mask MASK --out OUT [--weights FILE]",
-    "masks": "masks make masks=<protocol> | masks check [ROOT]: fixed mask sets with manifests",
+    "masks": "masks make | check | publish | export: fixed mask sets; the published ones are in masks/",
     "weights": "list metric backbones and official releases; fetch / import / convert weight files",
     "zoo": "list the checkpoints in models/ with their cards and scores",
 }
@@ -102,20 +102,50 @@ def _inpaint(argv: Sequence[str]) -> None:
     )
 
 
+MASKS_USAGE = """usage: inpaintbench masks SUBCOMMAND
+  make masks=<protocol> [count=N] [--force]   your own fixed set in outputs/masks/<protocol>/ (Hydra overrides)
+  check [ROOT] [--full]                        verify the published sets in masks/ (or every set under ROOT)
+  publish [SET ...]                            write standard sets missing from masks/ (after a version bump)
+  export SET --layout folder|lama|nvidia OUT [--images DIR] [--root DIR]
+                                               a published set in another tool's file layout"""
+
+
 def _masks(argv: Sequence[str]) -> None:
     if not argv or argv[0] in {"-h", "--help"}:
-        print("usage: inpaintbench masks make masks=<protocol> [count=N] | inpaintbench masks check [ROOT]")
+        print(MASKS_USAGE)
         return
-    if argv[0] == "make":
-        run_hydra("masks_make", "masks_make", argv[1:])
-    elif argv[0] == "check":
+    action, rest = argv[0], argv[1:]
+    if action == "make":
+        overrides = ["overwrite=true" if arg == "--force" else arg for arg in rest]
+        run_hydra("masks_make", "masks_make", overrides)
+    elif action == "check":
         parser = argparse.ArgumentParser(prog="inpaintbench masks check")
-        parser.add_argument("root", nargs="?", default="masks")
-        args = parser.parse_args(argv[1:])
-        ok = _guarded(lambda: _tasks().masks_check(args.root))
+        parser.add_argument("root", nargs="?", default=None, help="default: the published sets in masks/")
+        parser.add_argument("--full", action="store_true", help="regenerate every file, not every 7th")
+        args = parser.parse_args(rest)
+        ok = _guarded(lambda: _tasks().masks_check(args.root, full=args.full))
         raise SystemExit(0 if ok else 1)
+    elif action == "publish":
+        parser = argparse.ArgumentParser(prog="inpaintbench masks publish")
+        parser.add_argument("sets", nargs="*", help="standard set names (default: all missing ones)")
+        args = parser.parse_args(rest)
+        _guarded(lambda: _tasks().masks_publish(args.sets))
+    elif action == "export":
+        parser = argparse.ArgumentParser(prog="inpaintbench masks export")
+        parser.add_argument("set", help="published set name (e.g. irregular-v1-256) or a set folder")
+        parser.add_argument("out", help="new folder to write")
+        parser.add_argument("--layout", required=True, choices=["folder", "lama", "nvidia"])
+        parser.add_argument("--images", default=None, help="image folder to pair with (required by lama)")
+        parser.add_argument("--root", default=None, help="folder holding the set (default: masks/)")
+        args = parser.parse_args(rest)
+        _guarded(lambda: _tasks().masks_export(args.set, args.layout, args.out, images=args.images, root=args.root))
     else:
-        raise SystemExit(f"inpaintbench masks: unknown subcommand '{argv[0]}' (make, check)")
+        import difflib
+
+        close = difflib.get_close_matches(action, ["make", "check", "publish", "export"], n=1)
+        hint = f"; did you mean '{close[0]}'?" if close else ""
+        print(f"inpaintbench masks: unknown subcommand '{action}'{hint}\n{MASKS_USAGE}", file=sys.stderr)
+        raise SystemExit(2)
 
 
 def _weights(argv: Sequence[str]) -> None:

@@ -84,6 +84,29 @@ def _foreign_objects(obj: Any, depth: int = 0) -> set[str]:
     return found
 
 
+def omegaconf_plain(obj: Any, depth: int = 0) -> Any:
+    """An inert OmegaConf DictConfig / ListConfig / value node as plain dicts, lists and values.
+
+    OmegaConf 2.x pickles a container as `{'_content': {key: node}}` (a list for ListConfig) and a
+    value node as `{'_val': value}`; the placeholders keep that state, so the card can show the
+    release's training config without importing omegaconf. Anything else is shown by its name.
+    """
+    state = getattr(obj, "state", None) if foreign_name(obj) else None
+    if isinstance(state, Mapping) and depth < 16:
+        if "_content" in state:
+            content = state["_content"]
+            if isinstance(content, Mapping):
+                return {str(k): omegaconf_plain(v, depth + 1) for k, v in content.items()}
+            if isinstance(content, list):
+                return [omegaconf_plain(v, depth + 1) for v in content]
+            return content if content is None or isinstance(content, str) else repr(content)  # "???", ${..}
+        if "_val" in state:
+            return omegaconf_plain(state["_val"], depth + 1)
+    if obj is None or isinstance(obj, (str, int, float, bool)):
+        return obj
+    return foreign_name(obj) or repr(obj)
+
+
 def describe_found(raw: Any) -> str:
     """What a raw object looks like, for the 'nothing matches' message."""
     if isinstance(raw, Mapping):
@@ -120,6 +143,8 @@ def _lama_describe(raw: Any) -> dict[str, Any]:
     blocks = _lama_blocks(state)
     variant = {18: "lama_big", 9: "lama_fourier"}.get(blocks)
     dropped = {k: v for k, v in _prefix_counts(_keys(state)).items() if k != "generator"}
+    config = omegaconf_plain(raw.get("hyper_parameters"))
+    config = config if isinstance(config, dict) else {}
     return {
         "resnet_blocks": blocks,
         "models": (variant,) if variant else ("lama_big", "lama_fourier"),
@@ -128,6 +153,8 @@ def _lama_describe(raw: Any) -> dict[str, Any]:
         "epoch": raw.get("epoch"),
         "global_step": raw.get("global_step"),
         "foreign_objects": sorted(_foreign_objects(raw)),
+        "config_keys": sorted(config),
+        "generator_config": config.get("generator"),
     }
 
 

@@ -122,7 +122,8 @@ def _message(error: BaseException) -> str:
 
 
 def registered_names(model: Any) -> tuple[str, ...]:
-    """Registry names `model` may have been built under (its `model_name`, or factories of its class)."""
+    """Registry names `model` was built under: the `model_name` that `create_model` records, or the
+    names registered for its class itself (factories are functions, so their products match none)."""
     explicit = getattr(model, "model_name", None)
     if isinstance(explicit, str):
         return (explicit,)
@@ -133,16 +134,26 @@ def registered_names(model: Any) -> tuple[str, ...]:
     return tuple(name for name in MODELS.names() if MODELS.get(name) is type(model))
 
 
+def _family(name: str) -> str | None:
+    from inpaintbench.inpainter import MODELS
+
+    return MODELS.entry(name).meta.get("family") if name in MODELS else None
+
+
 def check_release_fits(model: Any, content: ReleaseContent) -> None:
-    """Refuse a release made for another model, naming the layout found, before any key matching."""
+    """Refuse a release made for another model, naming the layout found, before any key matching.
+
+    A `*_tiny` test model takes any release of its family (a small generator in the official layout).
+    """
     feeds = content.models
     names = registered_names(model)
     if not feeds or not names:
         return
-    tiny_of = {name.removesuffix("_tiny") for name in names}
-    if not set(feeds) & (set(names) | tiny_of):
-        where = content.source or "weights"
-        raise WeightsError(
-            f"{where}: layout {content.layout} ({layouts.LAYOUTS.get(content.layout).description.split(':')[0]}) "
-            f"is for {', '.join(feeds)}, not for {', '.join(names)}"
-        )
+    tiny_families = {_family(name) for name in names if name.endswith("_tiny")} - {None}
+    if set(feeds) & set(names) or {_family(feed) for feed in feeds} & tiny_families:
+        return
+    where = content.source or "weights"
+    raise WeightsError(
+        f"{where}: layout {content.layout} ({layouts.LAYOUTS.get(content.layout).description.split(':')[0]}) "
+        f"is for {', '.join(feeds)}, not for {', '.join(names)}"
+    )
