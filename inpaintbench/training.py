@@ -109,7 +109,7 @@ def _card(
     wall = json.loads((run_dir / "wall_time.json").read_text())["seconds"]
     return {
         "args": to_plain(cfg.model.args) or {},
-        "system": to_plain(cfg.model.system),
+        "system": _resolved_system(cfg, system),
         "losses": system.loss_weights(),
         "train_masks": to_plain(cfg.model.train_masks),
         "data": {
@@ -130,6 +130,12 @@ def _card(
         "created": dt.datetime.now(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
         "command": command or f"inpaintbench train model={cfg.model.name} tag={cfg.tag}",
     }
+
+
+def _resolved_system(cfg: DictConfig, system: InpaintingSystem) -> dict[str, Any]:
+    """The recipe as configured, with each value the system resolved (e.g. `parametrisation: auto`) as used."""
+    configured = to_plain(cfg.model.system)
+    return {key: system.hparams.get(key, value) for key, value in configured.items()}
 
 
 def _relative_to_repo(path: Path, repo: Path) -> str:

@@ -41,9 +41,10 @@ Deliberate deviations from the port (naoto0804 `net.py`):
   a tensor's channels), expanded only where a concatenation makes them differ; the mask path is one
   single-channel box sum per layer.
 - Initialisation: Kaiming-normal (fan-in) weights and zero bias as the port's `weights_init`, but in
-  the NVIDIA parameterisation. Layers followed by BatchNorm are scale invariant, so Adam trains them
-  as the port does; enc_1 and dec_1 (no BatchNorm) see a step size C_in·k² times larger relative to
-  the port's. The paper's own layer (NVIDIA's) has our parameterisation.
+  the NVIDIA parameterisation (the paper's eq. 1). Adam's step does not scale with the weights, so
+  the training recipe chooses the parametrisation Adam steps in (`parametrisation: nvidia | port`,
+  `systems/reconstruction.py`): `port` gives each partial conv lr/(C_in·k²) and eps·(C_in·k²), exactly
+  the port's step on its own weights; the layout and every output stay NVIDIA's.
 - `train()` returns the module (the port's override returns None). BatchNorm freezing for the
   fine-tune stage lives in the training system (`systems/reconstruction.py`), not in the network.
 """

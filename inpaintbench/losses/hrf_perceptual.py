@@ -16,11 +16,21 @@ name (`perceptual_backbone` in conf/model/lama_*.yaml):
 - `none`: no HRF-PL; must be set explicitly. A named backbone whose weights are absent stops the run
   with one line naming the file and where to put it.
 
-The backbone is frozen and kept in eval mode (BatchNorm uses its running statistics) even while the
-training system is in train mode. Deliberate deviation: the official encoder is put in eval mode once at
-construction, so Lightning's `train()` most likely switches its BatchNorm back to batch statistics
-during training (the reference notes this as unverified); frozen statistics make the loss a fixed
-function of (pred, target), independent of batch composition.
+The backbone's weights are frozen. Its BatchNorm mode is a named choice, `bn` (`hrf_bn` in the recipe):
+
+- `train` (the official behaviour, default): BatchNorm normalises with each forward's batch
+  statistics while the training system is in train mode. LaMa's `ResNetPL` calls `self.impl.eval()`
+  once at construction, but pytorch-lightning 1.2.9 (the version LaMa pins) calls `self.model.train()`
+  on the whole LightningModule when training starts (`Trainer.run_train`, trainer.py:615) and again
+  after every validation loop (`on_validation_model_train`, hooks.py:159), which puts the encoder, a
+  submodule of the training module, back in train mode for every training step. Prediction and target
+  are normalised separately (two forwards), so the loss depends on batch composition.
+- `eval`: running statistics always; the loss is a fixed function of (pred, target). A deviation,
+  recorded in the checkpoint and card when chosen. (On random weights the two differ by orders of
+  magnitude, e.g. 397 vs 15,601.)
+
+Lightning 2.x never calls `train()` during fit, so the mode is applied at every forward from this
+module's own `training` flag rather than left to whoever last called `train()`.
 """
 
 from __future__ import annotations
@@ -39,6 +49,7 @@ from inpaintbench import weights
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
 NONE = "none"
+BN_MODES = ("train", "eval")
 
 
 def torch_home() -> Path:
@@ -152,24 +163,30 @@ def build_hrf_backbone(name: str, path: str | Path | None = None, sha256: str | 
 class HRFPerceptualLoss(nn.Module):
     """Sum over the backbone's feature maps of the MSE between prediction and target features.
 
-    `backbone` maps an ImageNet-normalised (N,3,H,W) batch to a list of feature maps; it is frozen
-    and always in eval mode.
+    `backbone` maps an ImageNet-normalised (N,3,H,W) batch to a list of feature maps; it is frozen.
+    `bn="train"`: its BatchNorm uses batch statistics whenever this module is in train mode (official);
+    `bn="eval"`: always running statistics (module docstring).
     """
 
-    def __init__(self, backbone: nn.Module) -> None:
+    def __init__(self, backbone: nn.Module, bn: str = "train") -> None:
         super().__init__()
-        self.backbone = backbone.eval().requires_grad_(False)
+        if bn not in BN_MODES:
+            raise ValueError(f"unknown HRF BatchNorm mode '{bn}' (hrf_bn known: {', '.join(BN_MODES)})")
+        self.bn = bn
+        self.backbone = backbone.requires_grad_(False)
         self.register_buffer("mean", torch.tensor(IMAGENET_MEAN).view(1, 3, 1, 1), persistent=False)
         self.register_buffer("std", torch.tensor(IMAGENET_STD).view(1, 3, 1, 1), persistent=False)
+        self.train(self.training)
 
     def train(self, mode: bool = True) -> HRFPerceptualLoss:
         super().train(mode)
-        self.backbone.eval()
+        self.backbone.train(mode and self.bn == "train")
         return self
 
     def forward(self, pred: Tensor, target: Tensor) -> Tensor:
+        self.backbone.train(self.training and self.bn == "train")
         pred_features = self.backbone((pred - self.mean) / self.std)
-        with torch.no_grad():
+        with torch.no_grad():  # no parameter needs it; train-mode BatchNorm still uses target's statistics
             target_features = self.backbone((target - self.mean) / self.std)
         terms = [F.mse_loss(p, t) for p, t in zip(pred_features, target_features, strict=True)]
         return torch.stack(terms).sum()

@@ -59,9 +59,9 @@ def hole_l1(output: Tensor, target: Tensor, hole: Tensor) -> Tensor:
 
 
 def gram_matrix(features: Tensor) -> Tensor:
-    """(N,C,H,W) -> (N,C,C) F Fᵀ / (C·H·W), in float32 (safe under mixed precision)."""
+    """(N,C,H,W) -> (N,C,C) F Fᵀ / (C·H·W), in float32 or wider (safe under mixed precision)."""
     n, c, h, w = features.shape
-    flat = features.float().reshape(n, c, h * w)
+    flat = features.to(torch.promote_types(features.dtype, torch.float32)).reshape(n, c, h * w)
     return torch.bmm(flat, flat.transpose(1, 2)) / (c * h * w)
 
 

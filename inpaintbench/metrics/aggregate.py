@@ -17,6 +17,7 @@ from typing import Any
 import numpy as np
 
 from inpaintbench.metrics.config import MetricConfig
+from inpaintbench.metrics.ids import IDSUnavailableError, inception_discriminative_scores
 from inpaintbench.metrics.stats import (
     GaussianStats,
     SampleMean,
@@ -42,6 +43,7 @@ class Cell:
     std: float | None = None
     reliable: bool = True
     note: str | None = None
+    recipe: str | None = None  # the settings behind the value where the profile has several (P-IDS/U-IDS)
 
 
 @dataclass
@@ -139,6 +141,8 @@ def summarize(
         if with_features:
             cells["fid"] = _fid_cell(real_stats.get(name), fake_stats.get(name), n, config)
             cells["kid"] = _kid_cell(store, positions[name], config)
+            if config.ids.enabled:
+                cells.update(_ids_cells(store, positions[name], config))
         summary_rows.append(BinRow(name, n, cells))
     return Summary(summary_rows, dict(unavailable), len(errors), errors)
 
@@ -163,3 +167,30 @@ def _kid_cell(store: RunStore, positions: list[tuple[int, int]], config: MetricC
     except ScoreUnavailableError as reason:
         return Cell(None, n=len(positions), note=f"KID not computed: {reason}")
     return Cell(result.mean, std=result.std, n=len(positions))
+
+
+def _ids_cells(store: RunStore, positions: list[tuple[int, int]], config: MetricConfig) -> dict[str, Cell]:
+    """P-IDS and U-IDS of one bin, from the stored features of its (real, completed) pairs."""
+    ids, n = config.ids, len(positions)
+    recipe = ids.describe()
+    try:
+        every = np.arange(n)  # the SVM needs the whole bin in memory (float64 rows here: 32 KiB per pair)
+        real, fake = (store.feature_rows(name, positions)[every] for name in ("inception_real", "inception_fake"))
+        result = inception_discriminative_scores(real, fake, ids)
+    except IDSUnavailableError as reason:
+        cell = Cell(None, n=n, reliable=False, note=f"P-IDS/U-IDS not computed: {reason}", recipe=recipe)
+        return {"p_ids": cell, "u_ids": cell}
+    reliable, note = True, None
+    if n < ids.min_n:
+        reliable = False
+        effect = "an SVM fitted and scored on so few pairs overfits, biased towards 0"
+        if ids.split == "halves":
+            effect = "held-out SVM scores are noisy at this size"
+        note = f"N={n} < {ids.min_n} (ids.min_n): P-IDS/U-IDS {effect}"
+    elif not result.converged:
+        reliable = False
+        note = f"the SVM stopped at ids.max_iter={ids.max_iter} before converging: raise ids.max_iter"
+    return {
+        "p_ids": Cell(result.p_ids, n=n, reliable=reliable, note=note, recipe=recipe),
+        "u_ids": Cell(result.u_ids, n=n, reliable=reliable, note=note, recipe=recipe),
+    }

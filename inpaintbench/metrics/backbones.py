@@ -51,7 +51,7 @@ BACKBONES: dict[str, BackboneSpec] = {
             "pt_inception-2015-12-05-6726825d.pth",
             "6726825d",
             "https://github.com/mseitzer/pytorch-fid/releases/download/fid_weights/pt_inception-2015-12-05-6726825d.pth",
-            "FID, KID",
+            "FID, KID, P-IDS/U-IDS",
         ),
         BackboneSpec(
             "alexnet",

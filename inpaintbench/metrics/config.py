@@ -11,6 +11,9 @@ from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
+from inpaintbench.metrics.errors import MetricConfigError
+from inpaintbench.metrics.ids import IDSConfig
+
 #: name -> (column header, higher is better)
 METRIC_COLUMNS: dict[str, tuple[str, bool]] = {
     "ssim": ("SSIM", True),
@@ -21,6 +24,8 @@ METRIC_COLUMNS: dict[str, tuple[str, bool]] = {
     "lpips_vgg": ("LPIPS-vgg", False),
     "fid": ("FID", False),
     "kid": ("KID", False),
+    "p_ids": ("P-IDS", True),
+    "u_ids": ("U-IDS", True),
 }
 
 _FIXED = {
@@ -49,6 +54,7 @@ class MetricConfig:
     bootstrap_level: float = 0.95
     bootstrap_seed: int = 0
     feature_batch: int = 32
+    ids: IDSConfig = field(default_factory=IDSConfig)
     fixed: dict[str, Any] = field(default_factory=lambda: dict(_FIXED))
 
     @classmethod
@@ -72,14 +78,14 @@ class MetricConfig:
         }
         for key, value in checks.items():
             if value != _FIXED[key]:
-                raise ValueError(f"metrics config: {key}={value!r} is not implemented (only {_FIXED[key]!r})")
+                raise MetricConfigError(f"metrics config: {key}={value!r} is not implemented (only {_FIXED[key]!r})")
         nets = tuple(lpips.get("nets", ("alex",)))
         for net in nets:
             if net not in ("alex", "vgg"):
-                raise ValueError(f"metrics config: unknown LPIPS net {net!r} (known: alex, vgg)")
+                raise MetricConfigError(f"metrics config: unknown LPIPS net {net!r} (known: alex, vgg)")
         level = float(boot.get("level", 0.95))
         if not 0.5 < level < 1.0:
-            raise ValueError(f"metrics config: bootstrap.level must be in (0.5, 1), got {level}")
+            raise MetricConfigError(f"metrics config: bootstrap.level must be in (0.5, 1), got {level}")
         return cls(
             name=str(cfg.get("name", "default")),
             version=int(cfg.get("version", 1)),
@@ -93,6 +99,7 @@ class MetricConfig:
             bootstrap_level=level,
             bootstrap_seed=int(boot.get("seed", 0)),
             feature_batch=int(cfg.get("feature_batch", 32)),
+            ids=IDSConfig.from_cfg(cfg.get("ids")),
         )
 
     def identity(self) -> dict[str, Any]:
@@ -100,6 +107,8 @@ class MetricConfig:
         data = asdict(self)
         data.pop("feature_batch")
         data["lpips_nets"] = list(self.lpips_nets)
+        if not self.ids.enabled:
+            data.pop("ids")  # runs made before P-IDS/U-IDS existed keep their hash
         return data
 
     @property

@@ -60,6 +60,8 @@ class MetricSuite:
             suite.inception = inception_factory().to(device).eval()
         except BackboneUnavailableError as missing:
             suite.unavailable["fid"] = suite.unavailable["kid"] = str(missing)
+            if config.ids.enabled:
+                suite.unavailable["p_ids"] = suite.unavailable["u_ids"] = str(missing)
         for net in config.lpips_nets:
             try:
                 suite.lpips[net] = lpips_factory(net).to(device).eval()

@@ -26,7 +26,7 @@ from inpaintbench.results import RunStore, atomic_write_text, find_runs
 
 CSV_FIELDS = [
     "model", "data", "protocol_id", "protocol_version", "bin", "metric", "value", "ci_low", "ci_high", "std",
-    "n", "n_exact", "reliable", "note", "weights_sha256", "metrics_config", "device", "run_hash",
+    "n", "n_exact", "reliable", "note", "weights_sha256", "metrics_config", "device", "run_hash", "recipe",
 ]  # fmt: skip
 
 EFFICIENCY_COLUMNS = {
@@ -148,6 +148,7 @@ class LeaderTable:
     columns: list[str]
     rows: dict[str, list[TableCell | None]] = field(default_factory=dict)
     footer: list[str] | None = None  # the N row of a metric table
+    recipes: list[str] = field(default_factory=list)  # e.g. how P-IDS/U-IDS were computed
 
 
 def scored_groups(rows: Sequence[Mapping[str, Any]]) -> list[tuple[str, str, str]]:
@@ -181,6 +182,7 @@ def metric_tables(
         cells = [r for r in group if r["metric"] == metric]
         bins = group_bins(cells, bin_order)
         table = LeaderTable(f"{label} {'↑ higher is better' if higher else '↓ lower is better'}", bins)
+        table.recipes = sorted({str(r["recipe"]) for r in cells if r.get("recipe")})
         for model in sorted({r["model"] for r in cells}):
             line: list[TableCell | None] = []
             for b in bins:
@@ -243,7 +245,10 @@ def render_markdown(rows: Sequence[Mapping[str, Any]], provenance: Mapping[str, 
         data, protocol, version = group
         out += [f"## {data} / {protocol} (protocol version {version})", ""]
         for table in metric_tables(in_group(rows, group), bin_order, notes):
-            out += [f"### {table.title}", "", *_markdown_table(table), ""]
+            out += [f"### {table.title}", ""]
+            for recipe in table.recipes:
+                out += [f"Recipe: {recipe}", ""]
+            out += [*_markdown_table(table), ""]
     efficiency = efficiency_table(rows)
     if efficiency is not None:
         out += [f"## {efficiency.title}", "", *_markdown_table(efficiency), ""]

@@ -6,7 +6,10 @@ from inpaintbench.metrics.aggregate import Cell, Summary
 from inpaintbench.metrics.config import METRIC_COLUMNS
 
 #: decimals shown per metric
-DECIMALS = {"ssim": 4, "psnr": 2, "l1_whole": 4, "l1_hole": 4, "lpips_alex": 4, "lpips_vgg": 4, "fid": 2, "kid": 4}
+DECIMALS = {
+    "ssim": 4, "psnr": 2, "l1_whole": 4, "l1_hole": 4, "lpips_alex": 4, "lpips_vgg": 4, "fid": 2, "kid": 4,
+    "p_ids": 4, "u_ids": 4,
+}  # fmt: skip
 
 
 def metric_order(metrics: list[str]) -> list[str]:
@@ -34,7 +37,10 @@ def format_cell(name: str, cell: Cell | None, footnotes: dict[str, int], with_ci
 
 def render_summary(summary: Summary, lpips_nets: tuple[str, ...] = ("alex",)) -> str:
     """A Markdown-style table readable on a terminal, with footnotes for unavailable/unreliable cells."""
-    columns = metric_order(["ssim", "psnr", "l1_whole", "l1_hole", *[f"lpips_{n}" for n in lpips_nets], "fid", "kid"])
+    ids = [m for m in ("p_ids", "u_ids") if m in summary.unavailable or any(m in r.cells for r in summary.rows)]
+    columns = metric_order(
+        ["ssim", "psnr", "l1_whole", "l1_hole", *[f"lpips_{n}" for n in lpips_nets], "fid", "kid", *ids]
+    )
     footnotes: dict[str, int] = {}
     for name, message in summary.unavailable.items():
         if name in columns:
@@ -55,6 +61,8 @@ def render_summary(summary: Summary, lpips_nets: tuple[str, ...] = ("alex",)) ->
     notes = [f"[{number}] {text}" for text, number in sorted(footnotes.items(), key=lambda item: item[1])]
     if summary.n_errors:
         notes.append(f"{summary.n_errors} sample(s) skipped: unreadable input (first: {summary.errors[0]})")
+    recipes = sorted({c.recipe for r in summary.rows for k, c in r.cells.items() if k in ids and c.recipe})
+    notes += [f"P-IDS / U-IDS: {recipe}" for recipe in recipes]
     notes.append(
         "[a, b] = 95 % bootstrap interval over images; (+k exact) = images with zero error, not in the PSNR mean"
     )

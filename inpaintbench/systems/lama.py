@@ -17,9 +17,12 @@ The frozen HRF backbone is not saved in Lightning checkpoints (its weights come 
 `on_load_checkpoint` puts the current tensors back so checkpoints reload strictly. Lightning counts
 every optimiser step in `global_step`, so `trainer.max_steps=N` runs N/2 batches.
 
-Deliberate deviations:
-- The HRF backbone stays in eval mode (see inpaintbench/losses/hrf_perceptual.py); `perceptual_backbone:
-  none` (explicit) trains without HRF-PL, and `imagenet_resnet50dilated` is a named substitute.
+The HRF backbone's BatchNorm runs on batch statistics during training (`hrf_bn: train`), as the
+official trainer under pytorch-lightning 1.2.9 does (inpaintbench/losses/hrf_perceptual.py).
+
+Deliberate deviations, each a named option recorded in the checkpoint and card:
+- `hrf_bn: eval` keeps the HRF backbone's running statistics; `perceptual_backbone: none` (explicit)
+  trains without HRF-PL, and `imagenet_resnet50dilated` is a named substitute.
 - No validation loop or best-checkpoint selection on `val_ssim_fid100_f1`: evaluation is the shared
   metric runner's job.
 """
@@ -39,7 +42,7 @@ from inpaintbench.losses.adversarial import (
     generator_adversarial_loss,
     r1_penalty,
 )
-from inpaintbench.losses.hrf_perceptual import NONE, HRFPerceptualLoss, build_hrf_backbone
+from inpaintbench.losses.hrf_perceptual import BN_MODES, NONE, HRFPerceptualLoss, build_hrf_backbone
 from inpaintbench.systems.base import SYSTEMS, InpaintingSystem
 
 HRF_PREFIX = "hrf_loss."
@@ -67,6 +70,7 @@ class LamaSystem(InpaintingSystem):
         hrf_perceptual_weight: float = 30.0,
         perceptual_backbone: str = "ade20k_resnet50dilated",
         perceptual_weights: str | None = None,
+        hrf_bn: str = "train",
         adversarial_weight: float = 10.0,
         feature_matching_weight: float = 100.0,
         r1_weight: float = 1.0e-3,
@@ -85,6 +89,7 @@ class LamaSystem(InpaintingSystem):
             hrf_perceptual_weight=hrf_perceptual_weight,
             perceptual_backbone=perceptual_backbone,
             perceptual_weights=perceptual_weights,
+            hrf_bn=hrf_bn,
             adversarial_weight=adversarial_weight,
             feature_matching_weight=feature_matching_weight,
             r1_weight=r1_weight,
@@ -93,10 +98,12 @@ class LamaSystem(InpaintingSystem):
             discriminator_channels=discriminator_channels,
             discriminator_layers=discriminator_layers,
         )
+        if hrf_bn not in BN_MODES:
+            raise ValueError(f"unknown hrf_bn '{hrf_bn}' (known: {', '.join(BN_MODES)})")
         self.automatic_optimization = False
         self.discriminator = NLayerDiscriminator(3, discriminator_channels, discriminator_layers)
         backbone = build_hrf_backbone(perceptual_backbone, perceptual_weights)
-        self.hrf_loss = HRFPerceptualLoss(backbone) if backbone is not None else None
+        self.hrf_loss = HRFPerceptualLoss(backbone, bn=hrf_bn) if backbone is not None else None
 
     # ---------------------------------------------------------------- losses
     def generator_losses(self, image: Tensor, mask: Tensor, pred: Tensor) -> dict[str, Tensor]:
@@ -163,10 +170,12 @@ class LamaSystem(InpaintingSystem):
         """Active terms and weights; the HRF key names its backbone ('none' = disabled)."""
         hp = self.hparams
         backbone = hp.perceptual_backbone
+        # the key names the backbone and, when one is active, its BatchNorm mode (hrf_bn)
+        hrf_key = f"hrf_perceptual[{backbone}]" if backbone == NONE else f"hrf_perceptual[{backbone},bn={hp.hrf_bn}]"
         return {
             "l1_known": float(hp.l1_weight_known),
             "l1_missing": float(hp.l1_weight_missing),
-            f"hrf_perceptual[{backbone}]": float(hp.hrf_perceptual_weight) if backbone != NONE else 0.0,
+            hrf_key: float(hp.hrf_perceptual_weight) if backbone != NONE else 0.0,
             "adversarial_nonsaturating": float(hp.adversarial_weight),
             "feature_matching": float(hp.feature_matching_weight),
             "r1": float(hp.r1_weight),

@@ -14,7 +14,9 @@ code, which is all that differs:
 - `loss_space: unit`: every term, VGG input included, on [0,1] images (the PConv port normalises);
 - `tv_region: hole`: TV of comp*(1-M), not of the dilated hole / whole composite;
 - `finetune_bn_scope: "*"`: fine-tuning (`stage: finetune`, Adam at 5e-5) freezes the running
-  statistics of *every* BatchNorm in the generator, not only the encoder's (official `train(finetune=True)`).
+  statistics of *every* BatchNorm in the generator, not only the encoder's (official `train(finetune=True)`);
+- `finetune_optimizer: fresh`: the fine-tune builds a new Adam (official `model.py`), where the PConv port
+  resumes the training run's moments; `parametrisation: nvidia`: RFR-Net's partial convolution is NVIDIA's.
 
 Optimiser: Adam, default betas, lr 2e-4 (train) / 5e-5 (finetune); no schedule. Batch 6 at 256 is set
 by the data config. Perceptual/style need ImageNet VGG16 weights from the torch hub cache
@@ -44,6 +46,8 @@ class RFRSystem(ReconstructionSystem):
         loss_space: str = "unit",
         tv_region: str = "hole",
         finetune_bn_scope: str = "*",
+        parametrisation: str = "nvidia",
+        finetune_optimizer: str = "fresh",
         **recipe: Any,
     ) -> None:
         super().__init__(
@@ -52,5 +56,7 @@ class RFRSystem(ReconstructionSystem):
             loss_space=loss_space,
             tv_region=tv_region,
             finetune_bn_scope=finetune_bn_scope,
+            parametrisation=parametrisation,
+            finetune_optimizer=finetune_optimizer,
             **recipe,
         )

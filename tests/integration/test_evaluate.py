@@ -3,9 +3,11 @@ resume after a crash gives the identical table, bins follow the measured ratio, 
 
 from __future__ import annotations
 
+import csv
 import hashlib
+import io
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -13,10 +15,13 @@ import pytest
 import torch
 
 from inpaintbench import create_model
+from inpaintbench.metrics.backbones import BackboneUnavailableError
 from inpaintbench.metrics.config import MetricConfig
+from inpaintbench.metrics.ids import IDSConfig, inception_discriminative_scores
 from inpaintbench.metrics.runner import EvalContext, evaluate_context
 from inpaintbench.metrics.suite import MetricSuite
 from inpaintbench.report.compare import compare_runs
+from inpaintbench.report.leaderboard import render_csv, render_markdown, run_rows
 from inpaintbench.report.table import render_summary
 from inpaintbench.results import ArrayCache, RunMismatchError, RunStore
 
@@ -253,6 +258,57 @@ def test_evaluate_task_end_to_end_on_four_sample_images(tmp_path: Path, monkeypa
     text = md_path.read_text()
     assert "opencv_telea" in text and "irregular" in text and "alexnet-owt-7be5be79.pth" in text
     assert "opencv_telea" in csv_path.read_text()
+
+
+IDS_CONFIG = replace(CONFIG, ids=IDSConfig(enabled=True, split="halves", ties="half", min_n=10))
+
+
+def test_ids_columns_per_bin_equal_an_svm_on_the_stored_features(tmp_path: Path) -> None:
+    ctx = context(tmp_path)
+    ctx.suite.config = IDS_CONFIG
+    outcome = evaluate_context(ctx, tmp_path, "standin", {}, efficiency=False)
+    store, summary = outcome.store, outcome.summary
+    rows = list(store.iter_rows())
+    real = np.concatenate([store.read_features(s, "inception_real") for s in store.done_shards()])
+    fake = np.concatenate([store.read_features(s, "inception_fake") for s in store.done_shards()])
+    assert len(rows) == len(real) == 24
+    for bin_row in summary.rows:
+        members = [i for i, row in enumerate(rows) if bin_row.bin in (row["bin"], "all")]
+        p_ids, u_ids = bin_row.cells["p_ids"], bin_row.cells["u_ids"]
+        assert p_ids.recipe == u_ids.recipe == IDS_CONFIG.ids.describe()
+        if len(members) < 2:
+            assert p_ids.value is None and "at least 2" in p_ids.note
+            continue
+        expected = inception_discriminative_scores(real[members], fake[members], IDS_CONFIG.ids)
+        assert (p_ids.value, u_ids.value) == (expected.p_ids, expected.u_ids)
+        assert p_ids.n == len(members) and p_ids.reliable is (len(members) >= 10)
+    overall = summary.row("all").cells
+    assert 0 < overall["p_ids"].value < 0.5 and 0 < overall["u_ids"].value <= 0.5  # a copy of the hole-free part
+    text = render_summary(summary)
+    assert "P-IDS ↑" in text and "U-IDS ↑" in text and "custom recipe: LinearSVC(dual=False) C=1" in text
+
+    tidy = run_rows(store)
+    csv_rows = list(csv.DictReader(io.StringIO(render_csv(tidy))))
+    ids_rows = [r for r in csv_rows if r["metric"] in ("p_ids", "u_ids")]
+    assert len(ids_rows) == 2 * len(summary.rows) and all(r["recipe"] == p_ids.recipe for r in ids_rows)
+    page = render_markdown(tidy, {"date": "-"}, BINS)
+    assert "### P-IDS ↑ higher is better" in page and f"Recipe: {p_ids.recipe}" in page
+
+
+def test_ids_without_inception_weights_show_as_unavailable_with_the_fid_footnote(tmp_path: Path) -> None:
+    def missing() -> torch.nn.Module:
+        raise BackboneUnavailableError("FID Inception weights not found: place pt_inception-2015-12-05.pth in /hub")
+
+    ctx = context(tmp_path, n=3)
+    ctx.suite = MetricSuite.build(IDS_CONFIG, inception_factory=missing, lpips_factory=lambda net: StandInLPIPS())
+    outcome = evaluate_context(ctx, tmp_path, "standin", {}, efficiency=False)
+    assert set(outcome.summary.unavailable) == {"fid", "kid", "p_ids", "u_ids"}
+    text = render_summary(outcome.summary)
+    header, _, first = text.splitlines()[:3]
+    assert "P-IDS" in header and "U-IDS" in header and first.count("-[1]") == 4  # FID, KID, P-IDS, U-IDS
+    assert "[1] FID Inception weights not found" in text
+    page = render_markdown(run_rows(outcome.store), {"date": "-"}, BINS)
+    assert "### P-IDS" in page and "1. FID Inception weights not found" in page
 
 
 def test_save_images_on_a_finished_run_writes_every_image_and_keeps_the_shards(tmp_path: Path) -> None:

@@ -36,6 +36,8 @@ def test_train_resumes_and_exports_a_card_the_zoo_lists(tmp_path):
     card = yaml.safe_load((tmp_path / "models" / "pconv_unet_tiny.t.yaml").read_text())
     assert card["sha256"] == sha256_file(resumed.weights)
     assert card["losses"]["perceptual"] == 0.0 and card["system"]["perceptual_backbone"] == "none"
+    # options resolved at construction are recorded as used, not as configured (`auto`)
+    assert card["system"]["parametrisation"] == "nvidia" and card["system"]["tv_region"] == "image"
     assert card["data"]["manifest_sha256"] and card["data"]["root"] == "data/sample/train"
     [entry] = list_zoo(tmp_path / "models")
     verify_entry(entry)

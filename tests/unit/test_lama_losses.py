@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 from pathlib import Path
 
 import pytest
@@ -118,7 +119,7 @@ class _StandInBackbone(nn.Module):
 def test_hrf_loss_sums_layer_mses_of_normalised_images() -> None:
     torch.manual_seed(0)
     backbone = _StandInBackbone()
-    loss = HRFPerceptualLoss(backbone).train()
+    loss = HRFPerceptualLoss(backbone, bn="eval").train()
     assert not backbone.training and not any(p.requires_grad for p in backbone.parameters())
     pred = torch.rand(2, 3, 16, 16, requires_grad=True)
     target = torch.rand(2, 3, 16, 16)
@@ -131,6 +132,35 @@ def test_hrf_loss_sums_layer_mses_of_normalised_images() -> None:
     value.backward()
     assert pred.grad is not None and pred.grad.abs().sum() > 0
     assert loss(target, target).item() == 0.0
+
+
+def test_hrf_bn_train_uses_batch_statistics_only_while_training() -> None:
+    """`hrf_bn: train` (official under PL 1.2.9): BatchNorm on each forward's batch statistics in train mode."""
+    torch.manual_seed(0)
+    backbone = _StandInBackbone()
+    with torch.no_grad():
+        backbone.stage1[1].running_mean.fill_(0.3)
+        backbone.stage1[1].running_var.fill_(4.0)
+    loss = HRFPerceptualLoss(backbone, bn="train")  # built in train mode, as a LightningModule's children are
+    pred, target = torch.rand(2, 3, 16, 16), torch.rand(2, 3, 16, 16)
+    mean = torch.tensor([0.485, 0.456, 0.406]).view(1, 3, 1, 1)
+    std = torch.tensor([0.229, 0.224, 0.225]).view(1, 3, 1, 1)
+
+    def expected(train: bool) -> torch.Tensor:
+        net = copy.deepcopy(backbone).train(train)  # train-mode forwards update running statistics, as official
+        fp, ft = net((pred - mean) / std), net((target - mean) / std)
+        return F.mse_loss(fp[0], ft[0]) + F.mse_loss(fp[1], ft[1])
+
+    batch_statistics = loss(pred, target)
+    torch.testing.assert_close(batch_statistics, expected(True))
+    assert not torch.allclose(batch_statistics, expected(False))
+    loss.eval()
+    torch.testing.assert_close(loss(pred, target), expected(False))
+    backbone.eval()  # someone else's eval() is overridden by the module's own mode at the next forward
+    loss.train()
+    torch.testing.assert_close(loss(pred, target), expected(True))
+    with pytest.raises(ValueError, match="hrf_bn"):
+        HRFPerceptualLoss(_StandInBackbone(), bn="frozen")
 
 
 def test_hrf_backbone_none_and_missing_weights(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

@@ -89,6 +89,7 @@ def test_model_configs_name_a_registered_model_and_valid_system_arguments(name: 
         assert (s.lr, s.lr_discriminator, s.l1_weight_known, s.hrf_perceptual_weight) == (1e-3, 1e-4, 10, 30)
         assert (s.adversarial_weight, s.feature_matching_weight, s.r1_weight) == (10, 100, 1e-3)
         assert s.perceptual_backbone == "ade20k_resnet50dilated"
+        assert s.hrf_bn == "train"
 
 
 def test_missing_hrf_weights_stop_construction(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -103,7 +104,8 @@ def test_missing_hrf_weights_stop_construction(tmp_path: Path, monkeypatch: pyte
 def test_a_few_steps_on_one_batch_lower_the_loss(tmp_path: Path, stand_in_backbone: None) -> None:
     torch.manual_seed(0)
     system = _system(perceptual_backbone="ade20k_resnet50dilated")
-    assert system.loss_weights()["hrf_perceptual[ade20k_resnet50dilated]"] == 30.0
+    assert system.loss_weights()["hrf_perceptual[ade20k_resnet50dilated,bn=train]"] == 30.0
+    assert system.hrf_loss.bn == "train"  # the official trainer's mode (PL 1.2.9 calls model.train())
     history = _History()
     loader = DataLoader(_fixed_samples(), batch_size=4, shuffle=False)
     _trainer(tmp_path, 16, [history]).fit(system, loader)  # max_steps counts optimiser steps: 2 per batch

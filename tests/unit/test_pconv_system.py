@@ -168,6 +168,52 @@ def test_model_configs_compose_and_match_the_recipe(name):
     assert weights == [1.0, 6.0, 0.05, 120.0, 0.1]
     assert system["perceptual_layers"] == ["pool1", "pool2", "pool3"]
     assert model["train_masks"]["name"] == "irregular_strokes"
+    # the port's defaults (issue 23): TV over the whole composite, Adam resumed for the fine-tune, batch 16
+    assert (system["tv_region"], system["finetune_optimizer"], system["parametrisation"]) == ("image", "resume", "auto")
+    assert model["recipe"] == {
+        "batch_size": 16,
+        "steps_per_iteration": 1,
+        "iterations": {"train": 500_000, "finetune": 500_000},
+    }
     if name == "pconv_unet_tiny":
         built = ReconstructionSystem(arch=name, arch_args=model["args"], **{**system, "perceptual_backbone": "none"})
         assert sum(p.numel() for p in built.generator.parameters()) == 405_076
+
+
+def test_finetune_resumes_the_train_runs_adam_state_at_the_finetune_lr(tmp_path):
+    """The port's `--finetune --resume`: weights *and* Adam moments of the train run, lr set to 5e-5."""
+    torch.manual_seed(0)
+    train = ReconstructionSystem("pconv_unet_tiny", perceptual_backbone="none")
+    run = quiet_trainer(tmp_path / "train", 2, enable_checkpointing=True)
+    run.fit(train, loader(2))
+    checkpoint = next((tmp_path / "train").rglob("*.ckpt"))
+    trained_adam = torch.load(checkpoint, weights_only=True)["optimizer_states"][0]
+
+    finetune = ReconstructionSystem(
+        "pconv_unet_tiny", stage="finetune", perceptual_backbone="none", init_weights=str(checkpoint)
+    )
+    assert finetune.hparams.parametrisation == "nvidia"  # the train run's, read from its hparams
+    seen = {}
+
+    class Spy(L.Callback):
+        def on_train_batch_start(self, trainer, module, batch, batch_idx):
+            optimizer = module.optimizers().optimizer
+            seen["lr"] = [group["lr"] for group in optimizer.param_groups]
+            first = optimizer.param_groups[0]["params"][0]
+            seen["step"] = float(optimizer.state[first]["step"])
+            seen["exp_avg"] = optimizer.state[first]["exp_avg"].clone()
+            seen["weight"] = module.generator.net.enc_1.conv.weight.detach().clone()
+
+    quiet_trainer(tmp_path / "finetune", 1, enable_checkpointing=False, callbacks=[Spy()]).fit(finetune, loader(1))
+    assert seen["lr"] == [5e-5]
+    assert seen["step"] == 2.0  # continues the train run's bias correction
+    torch.testing.assert_close(seen["exp_avg"], trained_adam["state"][0]["exp_avg"])
+    torch.testing.assert_close(seen["weight"], train.generator.net.enc_1.conv.weight.detach())
+
+    exported = tmp_path / "train.safetensors"
+    save_safetensors(train.generator.state_dict(), exported)
+    refused = ReconstructionSystem(
+        "pconv_unet_tiny", stage="finetune", perceptual_backbone="none", init_weights=str(exported)
+    )
+    with pytest.raises(WeightsError, match="finetune_optimizer=fresh"):
+        refused.resume_optimizer_state(refused.configure_optimizers())
