@@ -13,10 +13,11 @@ from pathlib import Path
 from typing import Any
 
 from omegaconf import DictConfig, OmegaConf
+from tqdm import tqdm
 
 from inpaintbench.config import CONF_DIR
 from inpaintbench.errors import InpaintbenchError
-from inpaintbench.zoo import list_zoo, verify_entry
+from inpaintbench.zoo import entry_for_weights, find_entry, list_zoo, verify_entry, zoo_names
 
 
 @dataclass(frozen=True)
@@ -54,24 +55,79 @@ def plan(cfg: DictConfig) -> list[BenchItem]:
     ]
 
 
+def with_model(
+    cfg: DictConfig, arch: str, run_name: str | None, weights: Path | None, args: dict[str, Any] | None
+) -> DictConfig:
+    """`cfg` with its model replaced by conf/model/<arch>.yaml (args from a card when given)."""
+    model = load_group("model", arch)
+    if model.get("name") != arch:
+        raise InpaintbenchError(f"conf/model/{arch}.yaml names model '{model.get('name')}'")
+    item_cfg = OmegaConf.merge(cfg, {"run_name": run_name, "weights": str(weights) if weights else None})
+    if args is not None:
+        model.args = args
+    item_cfg.model = model
+    return item_cfg
+
+
 def eval_config(cfg: DictConfig, item: BenchItem) -> DictConfig:
     """The bench config turned into the eval config of one item."""
-    model = load_group("model", item.arch)
-    if model.get("name") != item.arch:
-        raise InpaintbenchError(f"conf/model/{item.arch}.yaml names model '{model.get('name')}'")
-    item_cfg = OmegaConf.merge(cfg, {"run_name": item.name, "weights": str(item.weights) if item.weights else None})
-    if item.args is not None:
-        model.args = item.args
-    item_cfg.model = model
+    item_cfg = with_model(cfg, item.arch, item.name, item.weights, item.args)
     item_cfg.masks = load_group("masks", item.protocol)
     return item_cfg
 
 
+def resolve_checkpoint(cfg: DictConfig) -> DictConfig:
+    """A zoo checkpoint evaluated by its name: `checkpoint=<arch>.<tag>` (what `model=<arch>.<tag>`
+    becomes on the command line) loads its verified weights and card arguments, and its results
+    carry that name. Weights given as a file with its card beside it are named after the card too,
+    so the same weights never appear in a leaderboard under two names."""
+    name = cfg.get("checkpoint")
+    if name:
+        folders = [cfg.paths.models, cfg.paths.get("exports")]
+        entry = find_entry(str(name), [f for f in folders if f])
+        if entry is None:
+            known = zoo_names([f for f in folders if f])
+            raise InpaintbenchError(
+                f"checkpoint '{name}' is in neither {' nor '.join(map(str, folders))}"
+                f" (known: {', '.join(known) or 'none'})"
+            )
+    elif cfg.get("weights") and not cfg.get("run_name"):
+        entry = entry_for_weights(str(cfg.weights))
+        if entry is None or entry.arch != cfg.model.name:
+            return cfg
+    else:
+        return cfg
+    verify_entry(entry)
+    args = dict(entry.card.get("args") or {})
+    return with_model(cfg, entry.arch, cfg.get("run_name") or entry.name, entry.weights, args)
+
+
+def sample_counts(cfg: DictConfig, items: list[BenchItem]) -> list[int]:
+    """How many (image, mask) pairs each item evaluates: the weights of the overall progress bar."""
+    from inpaintbench.data import build_dataset
+    from inpaintbench.masks import get_protocol
+
+    ids = list(build_dataset(cfg.data).ids)
+    if cfg.get("limit"):
+        ids = ids[: int(cfg.limit)]
+    protocols = {item.protocol for item in items}
+    counts = {p: sum(1 for _ in get_protocol(load_group("masks", p)).samples(ids)) for p in protocols}
+    return [counts[item.protocol] for item in items]
+
+
 def run_plan(cfg: DictConfig) -> Iterator[tuple[BenchItem, Any]]:
-    """Evaluate every item (resuming finished runs for free); yields (item, EvalOutcome)."""
+    """Evaluate every item (resuming finished runs for free); yields (item, EvalOutcome). With
+    `cfg.progress`, one bar over all items' samples shows where the plan is and its ETA."""
     from inpaintbench import tasks
 
     items = plan(cfg)
-    for index, item in enumerate(items, 1):
-        print(f"[{index}/{len(items)}] {item.name} on {cfg.data.name} / {item.protocol}", flush=True)
-        yield item, tasks.evaluate(eval_config(cfg, item))
+    counts = sample_counts(cfg, items)
+    show = bool(cfg.get("progress", True))
+    with tqdm(total=sum(counts), unit="sample", disable=not show, dynamic_ncols=True) as bar:
+        for index, (item, count) in enumerate(zip(items, counts, strict=True), 1):
+            bar.set_description(f"[{index}/{len(items)}] {item.name} / {item.protocol}")
+            item_cfg = eval_config(cfg, item)
+            item_cfg.progress = False  # the overall bar replaces the per-run bars
+            outcome = tasks.evaluate(item_cfg)
+            bar.update(count)
+            yield item, outcome

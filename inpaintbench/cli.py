@@ -13,19 +13,20 @@ import sys
 from collections.abc import Callable, Sequence
 from typing import Any
 
+from inpaintbench.command_help import COMMAND_DOCS
 from inpaintbench.errors import InpaintbenchError
 from inpaintbench.registry import UnknownNameError
 
 log = logging.getLogger("inpaintbench")
 
-#: command -> (Hydra config name, tasks function name, one-line help)
+#: command -> (Hydra config name, tasks function name, one-line help); each has a --help page in COMMAND_DOCS
 HYDRA_COMMANDS: dict[str, tuple[str, str, str]] = {
-    "eval": ("eval", "evaluate", "score a model on a dataset and mask protocol (per-bin table)"),
-    "train": ("train", "train", "train a model from conf/model/<name>.yaml; resumes; exports .safetensors"),
-    "report": ("report", "report", "gather runs under results/ into leaderboard.csv / leaderboard.md"),
-    "compare": ("compare", "compare", "paired bootstrap comparison of two models: compare A B"),
-    "regress": ("regress", "regress", "re-evaluate the zoo and compare with results/golden (CI)"),
-    "bench": ("bench", "bench", "the default benchmark: zoo + baselines on the sample data"),
+    "eval": ("eval", "evaluate", COMMAND_DOCS["eval"].summary),
+    "train": ("train", "train", COMMAND_DOCS["train"].summary),
+    "report": ("report", "report", COMMAND_DOCS["report"].summary),
+    "compare": ("compare", "compare", COMMAND_DOCS["compare"].summary),
+    "regress": ("regress", "regress", COMMAND_DOCS["regress"].summary),
+    "bench": ("bench", "bench", COMMAND_DOCS["bench"].summary),
 }
 OTHER_COMMANDS: dict[str, str] = {
     "inpaint": "inpaint one image: --model NAME --image IN --mask MASK --out OUT [--weights FILE]",
@@ -41,7 +42,8 @@ def _usage() -> str:
         lines.append(f"  {name:<9} {text}")
     for name, text in OTHER_COMMANDS.items():
         lines.append(f"  {name:<9} {text}")
-    lines += ["", "Hydra commands take overrides (key=value) and --help / --cfg job / -m (multirun)."]
+    lines += ["", "Hydra commands take overrides (key=value) and --cfg job / -m (multirun);"]
+    lines += ["`inpaintbench COMMAND --help` shows a command's keys with defaults, choices and examples."]
     return "\n".join(lines)
 
 
@@ -51,12 +53,23 @@ def _tasks() -> Any:
     return tasks
 
 
-def run_hydra(config_name: str, function_name: str, overrides: Sequence[str]) -> None:
-    """Run `tasks.<function_name>(cfg)` under `@hydra.main` with conf/<config_name>.yaml."""
+def run_hydra(config_name: str, function_name: str, overrides: Sequence[str], command: str = "") -> None:
+    """Run `tasks.<function_name>(cfg)` under `@hydra.main` with conf/<config_name>.yaml.
+
+    `--help` prints the command's own page; config group choices are checked first (one line with
+    did-you-mean, exit 2) and zoo checkpoint names resolved (`inpaintbench.overrides`)."""
     import hydra
 
     from inpaintbench.config import CONF_DIR, register_resolvers
 
+    if "--help" in overrides or "-h" in overrides:
+        from inpaintbench.command_help import render_help
+
+        print(_guarded(lambda: render_help(command or config_name)))
+        return
+    from inpaintbench.overrides import prepare
+
+    overrides = _guarded(lambda: prepare(config_name, overrides))
     register_resolvers()
     task: Callable[[Any], Any] = getattr(_tasks(), function_name)
 
@@ -75,6 +88,12 @@ def _guarded(action: Callable[[], Any]) -> Any:
     except (InpaintbenchError, UnknownNameError, FileNotFoundError) as error:
         print(f"inpaintbench: error: {error}", file=sys.stderr)
         raise SystemExit(2) from None
+    except KeyboardInterrupt:
+        print(
+            "inpaintbench: interrupted; finished shards are kept, run the same command again to resume",
+            file=sys.stderr,
+        )
+        raise SystemExit(130) from None
 
 
 def _inpaint(argv: Sequence[str]) -> None:
@@ -103,7 +122,7 @@ def _inpaint(argv: Sequence[str]) -> None:
 
 
 MASKS_USAGE = """usage: inpaintbench masks SUBCOMMAND
-  make masks=<protocol> [count=N] [--force]   your own fixed set in outputs/masks/<protocol>/ (Hydra overrides)
+  make masks=<protocol> [count=N] [--force]   your own fixed set in outputs/masks/<protocol>/ (make --help: keys)
   check [ROOT] [--full]                        verify the published sets in masks/ (or every set under ROOT)
   publish [SET ...]                            write standard sets missing from masks/ (after a version bump)
   export SET --layout folder|lama|nvidia OUT [--images DIR] [--root DIR]
@@ -117,7 +136,7 @@ def _masks(argv: Sequence[str]) -> None:
     action, rest = argv[0], argv[1:]
     if action == "make":
         overrides = ["overwrite=true" if arg == "--force" else arg for arg in rest]
-        run_hydra("masks_make", "masks_make", overrides)
+        run_hydra("masks_make", "masks_make", overrides, command="masks make")
     elif action == "check":
         parser = argparse.ArgumentParser(prog="inpaintbench masks check")
         parser.add_argument("root", nargs="?", default=None, help="default: the published sets in masks/")
@@ -174,9 +193,10 @@ def _weights(argv: Sequence[str]) -> None:
 
 def _zoo(argv: Sequence[str]) -> None:
     parser = argparse.ArgumentParser(prog="inpaintbench zoo", description=OTHER_COMMANDS["zoo"])
-    parser.add_argument("--models-dir", default=None)
+    parser.add_argument("--models-dir", default=None, help="the committed zoo (default: models/)")
+    parser.add_argument("--exports-dir", default=None, help="your trained exports (default: outputs/models/)")
     args = parser.parse_args(argv)
-    _guarded(lambda: _tasks().zoo(args.models_dir))
+    _guarded(lambda: _tasks().zoo(args.models_dir, args.exports_dir))
 
 
 def main(argv: Sequence[str] | None = None) -> None:
@@ -190,7 +210,7 @@ def main(argv: Sequence[str] | None = None) -> None:
         if command == "compare":
             rest = _compare_positionals(rest)
         config_name, function_name, _ = HYDRA_COMMANDS[command]
-        run_hydra(config_name, function_name, rest)
+        run_hydra(config_name, function_name, rest, command=command)
     elif command == "inpaint":
         _inpaint(rest)
     elif command == "masks":

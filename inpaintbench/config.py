@@ -31,6 +31,15 @@ def compose(config_name: str, overrides: Sequence[str] = ()) -> DictConfig:
         return _hydra_compose(config_name=config_name, overrides=list(overrides))
 
 
+def default_paths(overrides: Sequence[str] = ()) -> DictConfig:
+    """`conf/paths/default.yaml` plus any `paths.*=...` overrides, resolved without composing a command
+    (for the commands and checks that need only where things are)."""
+    register_resolvers()
+    paths = OmegaConf.create({"paths": OmegaConf.load(CONF_DIR / "paths" / "default.yaml")})
+    dotlist = [o for o in overrides if o.startswith("paths.")]
+    return OmegaConf.merge(paths, OmegaConf.from_dotlist(dotlist)).paths
+
+
 def to_plain(node: Any) -> Any:
     """DictConfig/ListConfig -> plain dicts and lists (what checkpoints and cards may hold)."""
     if isinstance(node, DictConfig) or OmegaConf.is_list(node):

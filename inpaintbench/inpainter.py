@@ -3,7 +3,8 @@
 Batch convention (DESIGN.md): `image` float32 (N,3,H,W) in [0,1]; `mask` float32 (N,1,H,W) in {0,1},
 **1 = hole**. `inpaint(image, mask)` returns a prediction in the same convention; what it puts in
 known pixels does not matter, because the harness composites (`composite`) and quantises
-(`quantize_8bit`) exactly once, so in-memory and saved-PNG evaluation give identical numbers.
+(`quantize_8bit`) exactly once, so in-memory and saved-PNG evaluation give identical numbers. The
+harness also blanks the hole before calling `inpaint` (`blank_hole`): the input holds zeros there.
 A model whose own convention differs (PConv: 1 = valid, DeepFill: [-1,1] BGR, LaMa: multiples of 8)
 converts inside its wrapper; call sites never convert.
 """
@@ -22,9 +23,15 @@ from inpaintbench.registry import Registry
 
 @runtime_checkable
 class Inpainter(Protocol):
-    """Anything with `inpaint(image, mask) -> pred` in the batch convention above."""
+    """Anything with `inpaint(image, mask) -> pred` in the batch convention above, plus `eval()` and
+    `to(device)` returning the inpainter, so `model.eval().to(device).inpaint(...)` works for learned
+    models (nn.Module) and classical ones alike."""
 
     def inpaint(self, image: Tensor, mask: Tensor) -> Tensor: ...
+
+    def eval(self) -> Inpainter: ...
+
+    def to(self, device: str | torch.device) -> Inpainter: ...
 
 
 #: model name -> factory(**args) returning an Inpainter (learned models return an nn.Module).
@@ -46,6 +53,13 @@ def check_batch(image: Tensor, mask: Tensor) -> None:
 def binarize_mask(mask: Tensor, threshold: float = 0.5) -> Tensor:
     """The pipeline's single binarisation: values above `threshold` become holes (1)."""
     return (mask > threshold).to(torch.float32)
+
+
+def blank_hole(image: Tensor, mask: Tensor) -> Tensor:
+    """`image * (1 - mask)`: what the harness passes to every inpainter, so no model, learned or
+    classical, ever sees the pixels it must predict (OpenCV reads pixels under a hole that touches
+    the border; a model given the ground truth there could copy it)."""
+    return image * (1.0 - mask)
 
 
 def composite(image: Tensor, mask: Tensor, pred: Tensor) -> Tensor:

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import difflib
 import fnmatch
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Generic, TypeVar
 
@@ -74,7 +74,11 @@ class Registry(Generic[T]):
         return len(self._entries)
 
     def _unknown_message(self, name: str) -> str:
-        close = difflib.get_close_matches(name, self._entries, n=3, cutoff=0.5)
-        hint = f"; did you mean {', '.join(repr(c) for c in close)}?" if close else ""
-        known = ", ".join(self.names()) or "none"
-        return f"unknown {self.kind} '{name}'{hint} (known: {known})"
+        return unknown_name_message(self.kind, name, self.names())
+
+
+def unknown_name_message(kind: str, name: str, known: Sequence[str]) -> str:
+    """One line: the unknown name, the closest known ones, and all of them."""
+    close = difflib.get_close_matches(name, known, n=3, cutoff=0.5)
+    hint = f"; did you mean {', '.join(repr(c) for c in close)}?" if close else ""
+    return f"unknown {kind} '{name}'{hint} (known: {', '.join(known) or 'none'})"

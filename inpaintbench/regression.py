@@ -139,6 +139,21 @@ def render_drifts(drifts: Sequence[Drift]) -> str:
     return "\n".join(lines)
 
 
+def summarize_drifts(drifts: Sequence[Drift]) -> str:
+    """Moved, new and vanished numbers counted apart: a new checkpoint is not drift."""
+    moved = sum(1 for d in drifts if d.golden is not None and d.current is not None)
+    new = sum(1 for d in drifts if d.golden is None)
+    gone = sum(1 for d in drifts if d.current is None)
+    parts = []
+    if moved:
+        parts.append(f"{moved} drifted beyond tolerance")
+    if new:
+        parts.append(f"{new} have no golden value (a new model, bin or metric: review, then `make golden`)")
+    if gone:
+        parts.append(f"{gone} golden values were not produced")
+    return "; ".join(parts)
+
+
 def metric_tolerance(tolerances: Mapping[str, float]) -> Any:
     """Key 'model/protocol/bin/metric' -> that metric's tolerance; counts (n) must match exactly."""
 
@@ -184,7 +199,7 @@ def regress(cfg: DictConfig, provenance: str) -> int:
     drifts += compare(checksums_now, golden_sums, ["arch", "statistic"], lambda key: rtol * scale.get(key, 1.0))
     checked = len(metrics_now) + len(counts_now) + len(checksums_now)
     if drifts:
-        print(f"REGRESSION: {len(drifts)} of {checked} numbers drifted from {golden}\n")
+        print(f"REGRESSION: of {checked} numbers compared with {golden}, {summarize_drifts(drifts)}\n")
         print(render_drifts(drifts))
         return 1
     print(f"regression ok: {checked} numbers match {golden} within tolerance")

@@ -8,14 +8,21 @@ Layout (deterministic, so rerunning the same command finds its own run):
         shards/000000.<feat>.npy per-sample feature arrays (e.g. inception_real), rows aligned
 
 Choices, named:
-- **Changed input -> new directory.** The run hash covers the model (weights sha256), the dataset
-  manifest (preprocessing and image ids), the protocol id and version, the metric configuration
-  (and the feature extractors' weight ids), the device and the batch size. Any change lands in a
-  different directory, so old rows never mix with new ones; a `run.json` whose hash disagrees with
-  its directory is an error.
+- **Changed input -> new directory.** The run hash covers the model (weights sha256), the content
+  of every image and mask file read (sha256 per file, listed in the run's `manifest.json`), the
+  preprocessing, the protocol id and version, the metric configuration (and the feature
+  extractors' weight ids), the device and the batch size. Any change lands in a different
+  directory, so old rows never mix with new ones; a `run.json` whose hash disagrees with its
+  directory, or that cannot be read, is an error naming the file.
 - **Atomic shards.** Each file is written to a temporary name and renamed. The feature arrays are
   written first and the `.jsonl` last: a shard exists only once its rows file exists, so a crash
   (Ctrl-C, kill -9) never leaves a half-written shard, only stray temporaries that are ignored.
+  A failed write (disk full) removes its temporary and raises one line naming the file.
+- **Checked shards.** A shard must hold exactly the rows of its sample range (`check_shard`); a
+  truncated or edited shard file is refused with its name, never silently aggregated.
+- **One writer per shard.** A process claims a shard with a lock file (`locks/<k>.lock`, the
+  `filelock` package) before computing it, so two identical evaluations started together share
+  the work and never write a shard twice.
 - **Fixed shard boundaries.** Shard k always holds samples [k*S, (k+1)*S) of the canonical order,
   so an interrupted and resumed run has byte-identical shards to an uninterrupted one and the
   aggregated table is identical (also for N processes taking shards k = rank mod N).
@@ -27,19 +34,35 @@ import hashlib
 import json
 import os
 import re
+import threading
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
+from filelock import FileLock
+
+from inpaintbench.errors import InpaintbenchError
 
 RUN_FILE = "run.json"
 SHARD_DIGITS = 6
 
 
-class RunMismatchError(RuntimeError):
+class RunMismatchError(InpaintbenchError, RuntimeError):
     """A run directory whose recorded inputs differ from the current ones."""
+
+
+class RunRecordError(InpaintbenchError):
+    """A run's `run.json` (or another record of it) that cannot be read; the message names the file."""
+
+
+class ShardError(InpaintbenchError):
+    """A shard file that does not hold exactly the rows of its sample range (truncated, edited)."""
+
+
+class ResultsWriteError(InpaintbenchError, OSError):
+    """A results file that could not be written (disk full, permissions); nothing finished is lost."""
 
 
 def stable_hash(obj: Any) -> str:
@@ -53,13 +76,26 @@ def slug(text: str) -> str:
     return re.sub(r"[^A-Za-z0-9._-]+", "_", text).strip("_") or "_"
 
 
+def _atomic_write(path: Path, write: Any) -> None:
+    """`write(handle)` into a temporary beside `path`, fsync, rename; on failure the temporary is
+    removed and one line names the file (a full disk must not leave debris or a traceback)."""
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.{threading.get_ident()}.tmp")  # unique per writer
+    try:
+        with open(tmp, "wb") as handle:
+            write(handle)
+            handle.flush()
+            os.fsync(handle.fileno())
+        tmp.replace(path)
+    except OSError as error:
+        tmp.unlink(missing_ok=True)
+        reason = error.strerror or str(error)
+        raise ResultsWriteError(
+            f"{path}: cannot write ({reason}); finished shards are kept, fix this and rerun the same command to resume"
+        ) from None
+
+
 def atomic_write_bytes(path: Path, data: bytes) -> None:
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    with open(tmp, "wb") as handle:
-        handle.write(data)
-        handle.flush()
-        os.fsync(handle.fileno())
-    tmp.replace(path)
+    _atomic_write(path, lambda handle: handle.write(data))
 
 
 def atomic_write_text(path: Path, text: str) -> None:
@@ -67,12 +103,29 @@ def atomic_write_text(path: Path, text: str) -> None:
 
 
 def atomic_save_npy(path: Path, array: np.ndarray) -> None:
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    with open(tmp, "wb") as handle:
-        np.save(handle, np.ascontiguousarray(array), allow_pickle=False)
-        handle.flush()
-        os.fsync(handle.fileno())
-    tmp.replace(path)
+    _atomic_write(path, lambda handle: np.save(handle, np.ascontiguousarray(array), allow_pickle=False))
+
+
+def make_dirs(path: Path) -> None:
+    """mkdir -p with the same one-line error as the writers."""
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+    except OSError as error:
+        raise ResultsWriteError(f"{path}: cannot create folder ({error.strerror or error})") from None
+
+
+def dump_json(obj: Any) -> str:
+    """The one JSON rendering of results files: sorted keys, and no NaN or infinity (a ValueError
+    instead: a non-finite number must never reach a shard or a summary)."""
+    return json.dumps(obj, indent=2, sort_keys=True, default=str, allow_nan=False) + "\n"
+
+
+def read_json_file(path: Path) -> Any:
+    """A results JSON file; unreadable or corrupt -> RunRecordError naming it."""
+    try:
+        return json.loads(path.read_text())
+    except (OSError, ValueError) as error:
+        raise RunRecordError(f"{path}: unreadable or corrupt ({error}); move this run away or delete it") from None
 
 
 @dataclass(frozen=True)
@@ -111,14 +164,14 @@ class RunStore:
         store = cls(cls.for_key(results_root, key))
         run_file = store.path / RUN_FILE
         if run_file.exists():
-            recorded = json.loads(run_file.read_text())
-            if recorded.get("run_hash") != key.run_hash:
+            recorded = store.record()
+            if recorded["run_hash"] != key.run_hash:
                 raise RunMismatchError(
-                    f"{run_file}: recorded run hash {str(recorded.get('run_hash'))[:12]} differs from the current "
+                    f"{run_file}: recorded run hash {str(recorded['run_hash'])[:12]} differs from the current "
                     f"inputs' {key.run_hash[:12]}; move the directory away or delete it"
                 )
             return store
-        store.shard_dir.mkdir(parents=True, exist_ok=True)
+        make_dirs(store.shard_dir)
         record = {
             "model": key.model,
             "protocol_id": key.protocol_id,
@@ -128,18 +181,21 @@ class RunStore:
             "config": dict(config),
             **dict(extra or {}),
         }
-        atomic_write_text(run_file, json.dumps(record, indent=2, sort_keys=True, default=str) + "\n")
+        atomic_write_text(run_file, dump_json(record))
         return store
 
     def record(self) -> dict[str, Any]:
-        return json.loads((self.path / RUN_FILE).read_text())
+        record = read_json_file(self.path / RUN_FILE)
+        if not isinstance(record, dict) or not {"model", "protocol_id", "data", "run_hash"} <= set(record):
+            raise RunRecordError(f"{self.path / RUN_FILE}: not a run record; move this run away or delete it")
+        return record
 
     def write_json(self, name: str, obj: Any) -> None:
-        atomic_write_text(self.path / name, json.dumps(obj, indent=2, sort_keys=True, default=str) + "\n")
+        atomic_write_text(self.path / name, dump_json(obj))
 
     def read_json(self, name: str) -> Any | None:
         path = self.path / name
-        return json.loads(path.read_text()) if path.exists() else None
+        return read_json_file(path) if path.exists() else None
 
     # -- shards -----------------------------------------------------------------------------
     def _rows_path(self, index: int) -> Path:
@@ -160,12 +216,33 @@ class RunStore:
             if len(array) != len(rows):
                 raise ValueError(f"shard {index}: feature '{name}' has {len(array)} rows for {len(rows)} samples")
             atomic_save_npy(self._feature_path(index, name), array)
-        text = "".join(json.dumps(dict(row), sort_keys=True) + "\n" for row in rows)
+        text = "".join(json.dumps(dict(row), sort_keys=True, allow_nan=False) + "\n" for row in rows)
         atomic_write_text(self._rows_path(index), text)
 
     def read_rows(self, index: int) -> list[dict[str, Any]]:
-        with open(self._rows_path(index)) as handle:
-            return [json.loads(line) for line in handle if line.strip()]
+        path = self._rows_path(index)
+        try:
+            with open(path) as handle:
+                return [json.loads(line) for line in handle if line.strip()]
+        except (OSError, ValueError) as error:
+            raise ShardError(f"{path}: unreadable shard ({error}); delete it and rerun to recompute it") from None
+
+    def check_shard(self, index: int, start: int, count: int) -> list[dict[str, Any]]:
+        """The rows of shard `index`, refused unless they are exactly samples [start, start + count)."""
+        rows = self.read_rows(index)
+        found = [row.get("index") for row in rows]
+        if found != list(range(start, start + count)):
+            raise ShardError(
+                f"{self._rows_path(index)}: holds {len(rows)} row(s), expected samples {start}..{start + count - 1} "
+                "(truncated or edited); delete it and rerun to recompute it"
+            )
+        return rows
+
+    def shard_lock(self, index: int) -> FileLock:
+        """The lock a process holds while it computes shard `index` (see the module docstring)."""
+        folder = self.path / "locks"
+        make_dirs(folder)
+        return FileLock(folder / f"{index:0{SHARD_DIGITS}d}.lock")
 
     def read_features(self, index: int, name: str, mmap: bool = True) -> np.ndarray | None:
         path = self._feature_path(index, name)
@@ -211,6 +288,32 @@ class ShardFeatureRows:
         return np.stack([np.asarray(self._shard(s)[r], dtype=np.float64) for s, r in picks])
 
 
+def shard_ranges(n_samples: int, shard_size: int) -> list[tuple[int, int, int]]:
+    """(shard index, first sample, end) of every shard of a run: fixed boundaries, the unit of
+    resumption (and of distribution)."""
+    return [(k, start, min(start + shard_size, n_samples)) for k, start in enumerate(range(0, n_samples, shard_size))]
+
+
+def run_problem(store: RunStore, record: Mapping[str, Any]) -> str | None:
+    """Why a run cannot enter a table (incomplete, a damaged shard, no summary), or None when it can."""
+    n_samples, shard_size = record.get("n_samples"), record.get("inputs", {}).get("shard_size")
+    if not isinstance(n_samples, int) or not isinstance(shard_size, int) or shard_size < 1:
+        return f"{store.path / RUN_FILE}: records no sample count or shard size"
+    done = set(store.done_shards())
+    finished = 0
+    try:
+        for index, start, end in shard_ranges(n_samples, shard_size):
+            if index not in done:
+                return f"incomplete: {finished} of {n_samples} samples"
+            store.check_shard(index, start, end - start)
+            finished = end
+        if store.read_json("summary.json") is None:
+            return f"incomplete: {n_samples} samples scored but not aggregated (rerun the same eval)"
+    except (ShardError, RunRecordError) as error:
+        return str(error)
+    return None
+
+
 def find_runs(results_root: str | Path) -> list[RunStore]:
     """Every run directory under `<results>/runs`, in sorted path order."""
     root = Path(results_root) / "runs"
@@ -243,5 +346,5 @@ class ArrayCache:
 
     def put(self, key: str, array: np.ndarray) -> None:
         path = self._path(key)
-        path.parent.mkdir(parents=True, exist_ok=True)
+        make_dirs(path.parent)
         atomic_save_npy(path, array)

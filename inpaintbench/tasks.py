@@ -38,7 +38,7 @@ def inpaint_file(
 
     from inpaintbench import create_model, load_weights
     from inpaintbench.data import read_image
-    from inpaintbench.inpainter import complete, to_uint8
+    from inpaintbench.inpainter import blank_hole, complete, to_uint8
     from inpaintbench.masks import read_mask
 
     picture = read_image(image)[None]
@@ -55,7 +55,7 @@ def inpaint_file(
         inpainter.eval().to(device)
     elif weights:
         raise InpaintbenchError(f"model '{model}' is not learned and takes no weights ({weights})")
-    pred = inpainter.inpaint(picture.to(device), hole_t.to(device)).cpu()
+    pred = inpainter.inpaint(blank_hole(picture, hole_t).to(device), hole_t.to(device)).cpu()
     result = complete(picture, hole_t, pred)
     out = Path(out)
     out.parent.mkdir(parents=True, exist_ok=True)
@@ -71,9 +71,11 @@ def evaluate(cfg: Any) -> Any:
     """Run the metric runner on a composed config (see conf/eval.yaml); return the EvalOutcome."""
     from omegaconf import OmegaConf
 
+    from inpaintbench.bench import resolve_checkpoint
     from inpaintbench.metrics.runner import build_context, evaluate_context
     from inpaintbench.report.table import render_summary
 
+    cfg = with_data_label(resolve_checkpoint(cfg))
     ctx, weights_sha = build_context(cfg)
     resolved = OmegaConf.to_container(cfg, resolve=True)
     outcome = evaluate_context(
@@ -90,17 +92,50 @@ def evaluate(cfg: Any) -> Any:
     return outcome
 
 
-def report(cfg: Any) -> tuple[Path, Path]:
-    """Write results/leaderboard.csv, results/leaderboard.md and (`html=true`) results/report/index.html."""
+def with_data_label(cfg: Any) -> Any:
+    """`data.name: null` (folder datasets) -> `<folder>-<content hash>`, so two folders never share a label."""
+    if cfg.data.get("name"):
+        return cfg
+    from omegaconf import OmegaConf
+
+    from inpaintbench.data import build_dataset
+
+    return OmegaConf.merge(cfg, {"data": {"name": build_dataset(cfg.data).label()}})
+
+
+def report(cfg: Any, stores: list[Any] | None = None) -> tuple[Path, Path]:
+    """Write leaderboard.csv, leaderboard.md and (`html=true`) report/index.html to paths.leaderboard
+    (results/local/, git-ignored): one complete run per model, dataset and protocol
+    (`report.selection`) among every run under paths.results (or among `stores`, as `bench` does);
+    the others are listed."""
     from inpaintbench.masks import RATIO_BINS
     from inpaintbench.report.leaderboard import write_leaderboard
 
-    csv_path, md_path, n_runs = write_leaderboard(str(cfg.paths.results), str(cfg.paths.repo), list(RATIO_BINS))
+    select = cfg.get("select") or []
+    select = [select] if isinstance(select, str) else [str(s) for s in select]
+    csv_path, md_path, n_runs, not_shown = write_leaderboard(
+        str(cfg.paths.results),
+        str(cfg.paths.repo),
+        list(RATIO_BINS),
+        select,
+        out_dir=str(cfg.paths.leaderboard),
+        stores=stores,
+    )
     print(f"{n_runs} run(s) -> {csv_path}, {md_path}")
+    for line in not_shown:
+        print(f"  not shown: {line}")
     if cfg.get("html", True):
         from inpaintbench.report.html import write_html_report
 
-        page = write_html_report(cfg.paths.results, cfg.paths.repo, list(RATIO_BINS), bool(cfg.get("progress", True)))
+        page = write_html_report(
+            str(cfg.paths.results),
+            str(cfg.paths.repo),
+            list(RATIO_BINS),
+            bool(cfg.get("progress", True)),
+            select,
+            out_dir=str(cfg.paths.leaderboard),
+            stores=stores,
+        )
         print(f"html report -> {page} ({page.stat().st_size / 1e6:.1f} MB)")
         if cfg.get("check"):
             check_report(page, csv_path, cfg.get("screenshot"))
@@ -128,23 +163,33 @@ def check_report(page: Path, csv_path: Path, screenshot: str | None) -> None:
 
 
 def _find_run(results_root: Path, model: str, protocol_id: str, data: str) -> Any:
-    from inpaintbench.results import RunStore, find_runs, slug
+    from inpaintbench.results import RunRecordError, RunStore, find_runs, run_problem, slug
 
     if Path(model).joinpath("run.json").is_file():
-        return RunStore(Path(model))
+        store = RunStore(Path(model))
+        problem = run_problem(store, store.record())
+        if problem:
+            raise InpaintbenchError(f"{store.path}: cannot compare this run: {problem}")
+        return store
 
-    def matches(record: dict[str, Any]) -> bool:
+    def matches(store: RunStore) -> bool:
+        try:
+            record = store.record()
+        except RunRecordError:
+            return False
         same_protocol = slug(record["protocol_id"]) == slug(protocol_id)
-        return record["model"] == model and same_protocol and record["data"] == data
+        found = record["model"] == model and same_protocol and record["data"] == data
+        return found and run_problem(store, record) is None  # only complete, undamaged runs
 
-    runs = [r for r in find_runs(results_root) if matches(r.record())]
+    runs = [r for r in find_runs(results_root) if matches(r)]
     if not runs:
         raise FileNotFoundError(
-            f"no run of '{model}' on {data} / {protocol_id} under {results_root}/runs; run `inpaintbench eval` first"
+            f"no complete run of '{model}' on {data} / {protocol_id} under {results_root}/runs; "
+            "run `inpaintbench eval` first"
         )
     if len(runs) > 1:
         listed = ", ".join(str(r.path) for r in runs)
-        raise ValueError(
+        raise InpaintbenchError(
             f"several runs of '{model}' on {data} / {protocol_id} ({listed}); pass the run directory as a=/b="
         )
     return runs[0]
@@ -159,6 +204,7 @@ def compare(cfg: Any) -> Any:
     from inpaintbench.report.compare import compare_runs, comparison_json, render_comparison, save_comparison
 
     results = Path(str(cfg.paths.results))
+    cfg = with_data_label(cfg)
     protocol_id = str(get_protocol(cfg.masks).protocol_id)
     run_a = _find_run(results, str(cfg.a), protocol_id, str(cfg.data.name))
     run_b = _find_run(results, str(cfg.b), protocol_id, str(cfg.data.name))
@@ -293,21 +339,31 @@ def train(cfg: DictConfig) -> Any:
     return entry
 
 
-def zoo(models_dir: str | Path | None = None) -> list[Any]:
-    """Print the zoo: every checkpoint in models/ with arch, steps, size and card summary."""
+def zoo(models_dir: str | Path | None = None, exports_dir: str | Path | None = None) -> list[Any]:
+    """Print the committed zoo (models/) and your exports (outputs/models/): every checkpoint with
+    arch, steps, size and card summary, under the name `inpaintbench eval model=` accepts."""
+    from inpaintbench.config import default_paths
     from inpaintbench.zoo import list_zoo
 
-    entries = list_zoo(models_dir)
-    if not entries:
-        print("no checkpoints in models/")
-    for entry in entries:
-        card = entry.card
-        size_mb = entry.weights.stat().st_size / 1e6
-        print(
-            f"{entry.name:<32} arch={entry.arch:<18} params={card.get('parameters', '?'):>9} "
-            f"steps={card.get('steps', '?'):>6} {size_mb:5.1f} MB  sha256={str(card.get('sha256'))[:12]}"
-        )
-    return entries
+    paths = default_paths()
+    folders = [
+        ("committed zoo (bench, regress, leaderboard)", Path(models_dir or paths.models)),
+        ("your exports (inpaintbench train)", Path(exports_dir or paths.exports)),
+    ]
+    everything = []
+    for title, folder in folders:
+        entries = list_zoo(folder) if folder.is_dir() else []
+        print(f"{title}: {folder}" + ("" if entries else " (none)"))
+        for entry in entries:
+            card = entry.card
+            size_mb = entry.weights.stat().st_size / 1e6
+            print(
+                f"  {entry.name:<32} arch={entry.arch:<18} params={card.get('parameters', '?'):>9} "
+                f"steps={card.get('steps', '?'):>6} {size_mb:5.1f} MB  sha256={str(card.get('sha256'))[:12]}"
+            )
+        everything += entries
+    print("evaluate one with: inpaintbench eval model=<name> masks=<protocol>")
+    return everything
 
 
 # --- official releases (inpaintbench.release) -----------------------------------------------------
@@ -351,14 +407,19 @@ def print_releases(rows: list[dict[str, Any]]) -> None:
 def weights_fetch(name: str, cache_dir: str | Path | None = None) -> Path:
     """Download a release with a direct URL (release id, or model name with one such release)."""
     from inpaintbench.metrics.backbones import BACKBONES, fetch_weight_file
-    from inpaintbench.release.catalog import find_release
+    from inpaintbench.registry import UnknownNameError, unknown_name_message
+    from inpaintbench.release.catalog import RELEASES, find_release
     from inpaintbench.release.fetch import fetch_release
 
     if name in BACKBONES:  # a metric backbone (inception_fid, alexnet, vgg16)
         path = fetch_weight_file(name)
         print(f"{name}: {path}")
         return path
-    path = fetch_release(find_release(name), cache_dir=Path(cache_dir) if cache_dir else None)
+    try:
+        release = find_release(name)
+    except UnknownNameError:
+        raise UnknownNameError(unknown_name_message("weights", name, [*BACKBONES, *RELEASES.names()])) from None
+    path = fetch_release(release, cache_dir=Path(cache_dir) if cache_dir else None)
     print(f"{name}: {path}")
     return path
 
@@ -390,12 +451,19 @@ def _hydra_overrides() -> list[str] | None:
 
 
 def bench(cfg: DictConfig) -> tuple[Path, Path]:
-    """`make bench`: every zoo checkpoint + baselines x protocols, then the leaderboard."""
+    """`make bench`: every committed zoo checkpoint + baselines x protocols, then the leaderboard of
+    exactly those runs (your other evaluations stay out of it); ends with the total wall time."""
+    import time
+
     from inpaintbench.bench import run_plan
 
-    for _item, _outcome in run_plan(cfg):
-        pass
-    return report(cfg)
+    started = time.perf_counter()
+    stores = [outcome.store for _item, outcome in run_plan(cfg)]
+    paths = report(cfg, stores)
+    minutes, seconds = divmod(round(time.perf_counter() - started), 60)
+    page = Path(str(cfg.paths.leaderboard)) / "report" / "index.html" if cfg.get("html", True) else paths[1]
+    print(f"bench: {len(stores)} runs in {minutes} min {seconds:02d} s; open {page}")
+    return paths
 
 
 def regress(cfg: DictConfig) -> None:

@@ -1,17 +1,20 @@
 """`inpaintbench train`: build the paper's recipe (a registered LightningModule) and run Lightning.
 
 The run directory is a pure function of (model, tag), so rerunning the same command resumes from
-`checkpoints/last.ckpt`. Training ends with the generator exported to the zoo layout
-(`<models>/<model>.<tag>.safetensors` + card), ready for `inpaintbench eval weights=...`.
+`checkpoints/last.ckpt`. Training ends with the generator exported in the zoo layout
+(`<paths.exports>/<model>.<tag>.safetensors` + card, outside the committed `models/`), ready for
+`inpaintbench eval model=<model>.<tag>`.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import json
+import logging
 import platform
 import shlex
 import time
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -26,6 +29,29 @@ from inpaintbench.errors import InpaintbenchError
 from inpaintbench.systems.base import SYSTEMS, InpaintingSystem
 from inpaintbench.weights import sha256_file
 from inpaintbench.zoo import ZooEntry, export_generator
+
+
+class _NoAdverts(logging.Filter):
+    """Drops Lightning's "💡 Tip: ... try installing litlogger/litmodels" lines."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return "Tip:" not in str(record.msg)
+
+
+def quiet_lightning() -> None:
+    """Each Lightning message once, and no advertisements. Lightning gives its `lightning` logger its
+    own console handler and also lets records reach the root logger, which Hydra has configured, so
+    every line printed twice; keep Hydra's (it also writes the job's log file). Idempotent."""
+    package = logging.getLogger("lightning")
+    if logging.getLogger().handlers:
+        for handler in list(package.handlers):
+            if type(handler) is logging.StreamHandler:
+                package.removeHandler(handler)
+    rank_zero = logging.getLogger("lightning.pytorch.utilities.rank_zero")
+    if not any(isinstance(f, _NoAdverts) for f in rank_zero.filters):
+        rank_zero.addFilter(_NoAdverts())
+    warnings.filterwarnings("ignore", message=".*defined a `validation_step` but have no `val_dataloader`.*")
+    warnings.filterwarnings("ignore", message=r".*isinstance\(treespec, LeafSpec\)` is deprecated.*")
 
 
 def build_system(model_cfg: DictConfig | dict) -> InpaintingSystem:
@@ -49,6 +75,7 @@ def train(cfg: DictConfig, command: str | None = None) -> ZooEntry | None:
     """Train (or resume) and export; returns the exported zoo entry (None when export is off)."""
     from inpaintbench.data import InpaintDataModule
 
+    quiet_lightning()
     L.seed_everything(int(cfg.seed), workers=True)
     system = build_system(cfg.model)
     datamodule = InpaintDataModule(
@@ -90,7 +117,7 @@ def train(cfg: DictConfig, command: str | None = None) -> ZooEntry | None:
         return None
     batches = trainer.fit_loop.epoch_loop.batch_progress.total.completed
     card = _card(cfg, system, trainer.global_step, batches, run_dir, command)
-    return export_generator(system.generator_state_dict(), Path(cfg.paths.models), cfg.model.name, cfg.tag, card)
+    return export_generator(system.generator_state_dict(), Path(cfg.paths.exports), cfg.model.name, cfg.tag, card)
 
 
 def _record_wall_time(run_dir: Path, seconds: float) -> None:

@@ -3,10 +3,16 @@
 A card is the YAML beside the weights that says what they are: architecture and arguments, training
 data (with its manifest hash), steps, wall time, active losses and weights, seed, sha256, and the
 command that reproduces them. `inpaintbench zoo` lists the cards.
+
+Two folders hold checkpoints: the committed zoo (`paths.models`, `models/`), which the benchmark,
+the regression and the leaderboard evaluate, and your own exports (`paths.exports`,
+`outputs/models/`, git-ignored), where `inpaintbench train` writes. Both are evaluable by name:
+`inpaintbench eval model=<arch>.<tag>`.
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -70,6 +76,31 @@ def list_zoo(models_dir: str | Path | None = None) -> list[ZooEntry]:
             raise InpaintbenchError(f"{card_file}: not a model card (no 'arch')")
         entries.append(ZooEntry(weights, card))
     return entries
+
+
+def find_entry(name: str, folders: Iterable[str | Path]) -> ZooEntry | None:
+    """The checkpoint called `name` (`<arch>.<tag>`) in the first folder that has it, or None."""
+    for folder in folders:
+        if (Path(folder) / f"{name}.safetensors").is_file():
+            return next(e for e in list_zoo(folder) if e.name == name)
+    return None
+
+
+def zoo_names(folders: Iterable[str | Path]) -> list[str]:
+    """Every checkpoint name of existing folders (for did-you-mean suggestions)."""
+    return sorted({e.name for folder in folders if Path(folder).is_dir() for e in list_zoo(folder)})
+
+
+def entry_for_weights(weights: str | Path) -> ZooEntry | None:
+    """The zoo entry a weight file belongs to (a card beside it that records its sha256), else None."""
+    weights = Path(weights)
+    card_file = card_path(weights)
+    if weights.suffix != ".safetensors" or not card_file.is_file():
+        return None
+    card = yaml.safe_load(card_file.read_text())
+    if not isinstance(card, dict) or "arch" not in card or card.get("sha256") != sha256_file(weights):
+        return None
+    return ZooEntry(weights, card)
 
 
 def verify_entry(entry: ZooEntry) -> None:

@@ -27,6 +27,14 @@ class OpenCVInpainter:
         self.method = method
         self.radius = float(radius)
 
+    def eval(self) -> OpenCVInpainter:
+        """Nothing to switch (no layers); here so every inpainter answers `model.eval().inpaint(...)`."""
+        return self
+
+    def to(self, device: str | torch.device) -> OpenCVInpainter:
+        """OpenCV runs on the CPU; `inpaint` returns its result on the input's device."""
+        return self
+
     def inpaint(self, image: Tensor, mask: Tensor) -> Tensor:
         check_batch(image, mask)
         images = to_uint8(image).cpu().numpy()

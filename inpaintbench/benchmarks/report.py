@@ -4,7 +4,7 @@ Times `write_html_report` in this process (matplotlib and Jinja2 already importe
 repeat; the first repeat is reported apart as the cold figure), with the load average beside each.
 
 Run after `make bench`: `python -m inpaintbench.benchmarks.report [--results results] [--repeats 3]`
-(writes `results/benchmarks/report.md`).
+(writes `results/benchmarks/report.md`; the page goes where `make bench` puts it, `results/local/report/`).
 """
 
 from __future__ import annotations
@@ -22,12 +22,13 @@ import torch
 from inpaintbench.config import REPO_ROOT
 from inpaintbench.masks import RATIO_BINS
 from inpaintbench.report.html import write_html_report
-from inpaintbench.results import find_runs
+from inpaintbench.report.leaderboard import shown_runs
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--results", default="results")
+    parser.add_argument("--leaderboard", default="results/local", help="paths.leaderboard: the page goes in report/")
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--out", default=str(REPO_ROOT / "results" / "benchmarks" / "report.md"))
     args = parser.parse_args()
@@ -35,11 +36,11 @@ def main() -> None:
     page = Path()
     for _ in range(args.repeats):
         started = time.perf_counter()
-        page = write_html_report(args.results, REPO_ROOT, list(RATIO_BINS), progress=False)
+        page = write_html_report(args.results, REPO_ROOT, list(RATIO_BINS), progress=False, out_dir=args.leaderboard)
         seconds.append(time.perf_counter() - started)
         loads.append(os.getloadavg()[0])
     html = page.read_text()
-    runs = find_runs(args.results)
+    runs = shown_runs(args.results).shown
     samples = sum(1 for run in runs for _ in run.iter_rows())
     lines = [
         "# HTML report generation (`inpaintbench report`, the page part)",

@@ -9,6 +9,7 @@ run summary.
 
 from __future__ import annotations
 
+import hashlib
 import os
 import warnings
 from collections.abc import Mapping, Sequence
@@ -19,7 +20,15 @@ import torch
 from torch.utils.data import Dataset, default_collate
 
 from inpaintbench.data.errors import DatasetConfigError
-from inpaintbench.data.images import IMAGE_EXTENSIONS, ImageDecodeError, is_image_file, load_rgb8, rgb8_to_tensor
+from inpaintbench.data.images import (
+    DEFAULT_MAX_PIXELS,
+    IMAGE_EXTENSIONS,
+    ImageDecodeError,
+    is_image_file,
+    load_rgb8,
+    load_rgb8_hashed,
+    rgb8_to_tensor,
+)
 from inpaintbench.data.transforms import Preprocess
 
 
@@ -71,10 +80,12 @@ def read_list_file(list_file: str | Path) -> list[str]:
 class ImageDataset(Dataset):
     """Images of a folder (recursive, sorted) or a list file, preprocessed for evaluation.
 
-    `item = {"image": float32 (3, H, W) on 8-bit levels in [0, 1], "id": relative path}`, or
+    `item = {"image": float32 (3, H, W) on 8-bit levels in [0, 1], "id": relative path,
+    "sha256": of the file bytes decoded, "source_size": (H, W) before preprocessing}`, or
     `{"id": ..., "error": "<one line>"}` for a file that cannot be read or preprocessed.
     List-file entries are relative to `root` when it is given, else to the list file's folder;
-    the id is the entry as written.
+    the id is the entry as written. Files claiming more than `max_pixels` pixels are refused from
+    their header, before decoding.
     """
 
     def __init__(
@@ -84,8 +95,13 @@ class ImageDataset(Dataset):
         size: int = 256,
         resize: str = "shorter_side",
         crop: str = "center",
+        max_pixels: int = DEFAULT_MAX_PIXELS,
     ) -> None:
         self.preprocess = Preprocess(size=int(size), resize=resize, crop=crop)
+        self.list_file = Path(list_file) if list_file is not None else None
+        if isinstance(max_pixels, bool) or not isinstance(max_pixels, int) or max_pixels < 1:
+            raise DatasetConfigError(f"data.max_pixels must be a positive integer, got {max_pixels!r}")
+        self.max_pixels = max_pixels
         if list_file is not None:
             list_file = Path(list_file)
             self.root = Path(root) if root is not None else list_file.parent
@@ -99,22 +115,46 @@ class ImageDataset(Dataset):
     def __len__(self) -> int:
         return len(self.ids)
 
+    def label(self) -> str:
+        """Default name in results: the folder (or list file) name plus a hash of the images' bytes."""
+        from inpaintbench.data.fingerprint import dataset_label
+
+        source = self.list_file.stem if self.list_file is not None else self.root.resolve().name
+        return dataset_label(source, self.root, self.ids)
+
     def path(self, index: int) -> Path:
         return self.root / self.ids[index]
 
     def load(self, index: int) -> Any:
         """The decoded (H, W, 3) uint8 image before preprocessing (raises ImageDecodeError)."""
-        return load_rgb8(self.path(index))
+        return load_rgb8(self.path(index), self.max_pixels)
+
+    def file_sha256(self, index: int) -> str | None:
+        """sha256 of the file's bytes (None when it cannot be read: its item will be an error row)."""
+        try:
+            return hashlib.sha256(self.path(index).read_bytes()).hexdigest()
+        except OSError:
+            return None
 
     def __getitem__(self, index: int) -> dict[str, Any]:
         image_id = self.ids[index]
         try:
-            rgb = self.preprocess(self.load(index))
+            loaded = load_rgb8_hashed(self.path(index), self.max_pixels)
+            rgb = self.preprocess(loaded.rgb)
         except ImageDecodeError as err:
             return error_item(image_id, str(err))
         except ValueError as err:  # preprocessing: e.g. smaller than the crop with resize: none
             return error_item(image_id, f"{self.path(index)}: {err}")
-        return {"image": rgb8_to_tensor(rgb), "id": image_id}
+        return {
+            "image": rgb8_to_tensor(rgb),
+            "id": image_id,
+            "sha256": loaded.sha256,
+            "source_size": tuple(loaded.rgb.shape[:2]),
+        }
+
+    def identity(self) -> dict[str, Any]:
+        """The preprocessing and pixel budget a run hash records beside the files' content hashes."""
+        return {**self.preprocess.identity(), "max_pixels": self.max_pixels}
 
 
 def error_item(image_id: str, message: str) -> dict[str, str]:
@@ -129,7 +169,7 @@ def skip_errors_collate(items: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
 
     A batch whose items all failed has `image` of shape (0, 3, 0, 0) and empty `id`.
     """
-    good = [item for item in items if "error" not in item]
+    good = [{k: v for k, v in item.items() if k != "source_size"} for item in items if "error" not in item]
     errors = [{"id": item["id"], "error": item["error"]} for item in items if "error" in item]
     batch = dict(default_collate(good)) if good else {"image": torch.zeros((0, 3, 0, 0)), "id": []}
     batch["errors"] = errors
@@ -146,6 +186,7 @@ def build_dataset(data_cfg: Mapping[str, Any]) -> ImageDataset:
         size=int(data_cfg.get("size", 256)),
         resize=str(data_cfg.get("resize", "shorter_side")),
         crop=str(data_cfg.get("crop", "center")),
+        max_pixels=DEFAULT_MAX_PIXELS if data_cfg.get("max_pixels") is None else data_cfg.get("max_pixels"),
     )
 
 

@@ -22,7 +22,9 @@ Conversions (all documented choices):
 
 from __future__ import annotations
 
+import hashlib
 import io
+from dataclasses import dataclass
 from pathlib import Path
 
 import cv2
@@ -32,6 +34,10 @@ from PIL import ExifTags, Image, ImageOps, UnidentifiedImageError
 from torch import Tensor
 
 from inpaintbench.errors import InpaintbenchError
+
+#: Default pixel budget (`data.max_pixels`): larger images are refused from their header, before decoding,
+#: so a small compressed file cannot claim gigabytes of memory (a decompression bomb).
+DEFAULT_MAX_PIXELS = 40_000_000
 
 #: Extensions a folder dataset picks up (compared case-insensitively).
 IMAGE_EXTENSIONS: frozenset[str] = frozenset({".png", ".jpg", ".jpeg", ".webp", ".bmp", ".tif", ".tiff"})
@@ -61,15 +67,28 @@ def uint16_to_uint8(values: np.ndarray) -> np.ndarray:
     return ((wide * 255 + 32767) // 65535).astype(np.uint8)
 
 
-def load_rgb8(path: str | Path) -> np.ndarray:
+@dataclass(frozen=True)
+class LoadedImage:
+    """A decoded file with the sha256 of the bytes it was decoded from (hashed while reading)."""
+
+    rgb: np.ndarray
+    sha256: str
+
+
+def load_rgb8(path: str | Path, max_pixels: int = DEFAULT_MAX_PIXELS) -> np.ndarray:
     """Read an image file as an upright (H, W, 3) uint8 RGB array; raise ImageDecodeError otherwise."""
+    return load_rgb8_hashed(path, max_pixels).rgb
+
+
+def load_rgb8_hashed(path: str | Path, max_pixels: int = DEFAULT_MAX_PIXELS) -> LoadedImage:
+    """`load_rgb8` plus the sha256 of exactly the bytes decoded, so identity and pixels cannot disagree."""
     path = Path(path)
     try:
         data = path.read_bytes()
     except OSError as err:
         raise ImageDecodeError(f"{path}: cannot read file ({err.strerror or err})") from None
     try:
-        return decode_rgb8(data)
+        return LoadedImage(decode_rgb8(data, max_pixels), hashlib.sha256(data).hexdigest())
     except ImageDecodeError as err:
         raise ImageDecodeError(f"{path}: {err}") from None
     except UnidentifiedImageError:
@@ -79,9 +98,19 @@ def load_rgb8(path: str | Path) -> np.ndarray:
         raise ImageDecodeError(f"{path}: cannot decode image ({type(err).__name__}: {err})") from None
 
 
-def decode_rgb8(data: bytes) -> np.ndarray:
+def check_pixel_budget(width: int, height: int, max_pixels: int) -> None:
+    """Refuse an image whose header claims more than `max_pixels` pixels (before any decoding)."""
+    if width * height > max_pixels:
+        raise ImageDecodeError(
+            f"{width}x{height} = {width * height} pixels exceeds the pixel budget data.max_pixels={max_pixels}; "
+            "refused before decoding"
+        )
+
+
+def decode_rgb8(data: bytes, max_pixels: int = DEFAULT_MAX_PIXELS) -> np.ndarray:
     """Decode encoded image bytes into an upright (H, W, 3) uint8 RGB array (conversions: module docstring)."""
     with Image.open(io.BytesIO(data)) as image:
+        check_pixel_budget(image.width, image.height, max_pixels)
         is_16bit_colour = _is_16bit_colour(image)  # before getexif(), which may load (and clear .tile)
         orientation = image.getexif().get(ExifTags.Base.Orientation, 1)
         if is_16bit_colour:

@@ -19,18 +19,22 @@ RESIZE_POLICIES: tuple[str, ...] = ("shorter_side", "none")
 CROP_POLICIES: tuple[str, ...] = ("center", "none")
 
 
-def resize_shorter_side(rgb: np.ndarray, target: int) -> np.ndarray:
-    """Scale (H, W, 3) uint8 so its shorter side is `target` (aspect kept, longer side rounded)."""
-    height, width = rgb.shape[:2]
-    short = min(height, width)
-    if short == target:
-        return rgb
+def shorter_side_size(height: int, width: int, target: int) -> tuple[int, int]:
+    """(H, W) after scaling the shorter side to `target` (aspect kept, longer side rounded)."""
     if height <= width:
-        new_h, new_w = target, max(1, round(width * target / height))
-    else:
-        new_h, new_w = max(1, round(height * target / width)), target
-    resized = Image.fromarray(rgb).resize((new_w, new_h), Image.Resampling.BICUBIC)
-    return np.asarray(resized)
+        return target, max(1, round(width * target / height))
+    return max(1, round(height * target / width)), target
+
+
+def resize_shorter_side(
+    rgb: np.ndarray, target: int, resample: Image.Resampling = Image.Resampling.BICUBIC
+) -> np.ndarray:
+    """Scale an (H, W[, C]) uint8 array so its shorter side is `target` (aspect kept, longer side rounded)."""
+    height, width = rgb.shape[:2]
+    if min(height, width) == target:
+        return rgb
+    new_h, new_w = shorter_side_size(height, width, target)
+    return np.asarray(Image.fromarray(rgb).resize((new_w, new_h), resample))
 
 
 def crop(rgb: np.ndarray, top: int, left: int, size: int) -> np.ndarray:
@@ -66,11 +70,23 @@ class Preprocess:
             raise DatasetConfigError(f"size must be positive, got {self.size}")
 
     def __call__(self, rgb: np.ndarray) -> np.ndarray:
+        return self._geometry(rgb, Image.Resampling.BICUBIC)
+
+    def apply_to_mask(self, mask: np.ndarray) -> np.ndarray:
+        """The same resize and crop for a (H, W) uint8 {0, 1} mask at its image's source size, with
+        nearest neighbour, so the hole lands on the pixels it covered in the user's image."""
+        return np.ascontiguousarray(self._geometry(mask, Image.Resampling.NEAREST))
+
+    def _geometry(self, array: np.ndarray, resample: Image.Resampling) -> np.ndarray:
         if self.resize == "shorter_side":
-            rgb = resize_shorter_side(rgb, self.size)
+            array = resize_shorter_side(array, self.size, resample)
         if self.crop == "center":
-            rgb = center_crop(rgb, self.size)
-        return rgb
+            array = center_crop(array, self.size)
+        return array
+
+    def identity(self) -> dict[str, object]:
+        """What a run hash records of the preprocessing."""
+        return {"size": int(self.size), "resize": self.resize, "crop": self.crop}
 
 
 @dataclass(frozen=True)

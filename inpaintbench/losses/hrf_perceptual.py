@@ -146,7 +146,8 @@ def build_hrf_backbone(name: str, path: str | Path | None = None, sha256: str | 
     if not path.is_file():
         raise weights.WeightsError(
             f"{path}: weights of the HRF perceptual backbone '{name}' are absent; place "
-            f"{Path(spec.relative_path).name} there, or set system.perceptual_backbone=none to train without HRF-PL"
+            f"{Path(spec.relative_path).name} there, or set model.system.perceptual_backbone=none "
+            "to train without HRF-PL"
         )
     backbone = DilatedResNet50(deep_stem=spec.deep_stem)
     raw = weights.read_checkpoint(path, sha256=sha256 or spec.sha256_prefix)

@@ -140,7 +140,7 @@ def build_vgg16_features(
             raise WeightsError(
                 f"{path}: VGG16 ImageNet weights for the perceptual/style losses are missing; place torchvision's "
                 f"{VGG16_FILE} there (or set TORCH_HOME), or set the perceptual backbone to 'none' explicitly "
-                "(system.perceptual_backbone=none)"
+                "(model.system.perceptual_backbone=none)"
             )
     else:
         path = Path(weights)

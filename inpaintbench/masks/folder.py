@@ -6,10 +6,16 @@ Image id `city/0001.jpg` takes the mask `<root>/city/0001<suffix>.<ext>` for any
 - `polarity: hole_white | hole_black` and `threshold` (in [0, 1), a fraction of full white, like
   `inpainter.binarize_mask`) must be set in the config; a pixel is "white" when its grey value is
   > threshold, and a hole is white or black by polarity;
-- the mask is binarised exactly once, at its own resolution; when its size differs from the
-  image's it is then resized with pixel-centre nearest neighbour, which keeps it binary (PIL's
-  NEAREST = OpenCV's INTER_NEAREST_EXACT: source index floor((i + 0.5) * in / out), exact ties
-  broken by float rounding), with a warning naming the file; `strict: true` makes that an error;
+- the mask is binarised exactly once, at its own resolution, then follows its image's geometry
+  (`render_source`): the same shorter-side resize and centre crop as the image, with nearest
+  neighbour, so on a non-square photo the scored hole is the hole the user drew. A mask whose size
+  differs from its image's but has the same aspect ratio is first scaled to the image's size with
+  pixel-centre nearest neighbour (PIL's NEAREST = OpenCV's INTER_NEAREST_EXACT: source index
+  floor((i + 0.5) * in / out)), with a warning naming the file; `strict: true` makes that an error,
+  and another aspect ratio is always an error (the hole could not be placed);
+- the sha256 of each mask file's bytes is part of the run's identity and is re-checked while
+  reading, so an edited mask can never be served from an old run or cache;
+- a mask file whose header claims more pixels than the budget (40 MP) is refused before decoding;
 - grey levels in [0, 1]: 8-bit L / 255; 1-bit as 0/1; 16-bit images (PIL modes I;16 and I) / 65535;
   RGB, palette and alpha images are converted to L with PIL's ITU-R 601 luma, ignoring alpha (put
   the mask in the colour channels, not in alpha);
@@ -19,8 +25,11 @@ Image id `city/0001.jpg` takes the mask `<root>/city/0001<suffix>.<ext>` for any
 
 from __future__ import annotations
 
+import hashlib
+import io
 import warnings
 from collections.abc import Iterable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -28,6 +37,8 @@ import cv2
 import numpy as np
 from PIL import Image, UnidentifiedImageError
 
+from inpaintbench.data.images import DEFAULT_MAX_PIXELS, check_pixel_budget
+from inpaintbench.data.transforms import Preprocess
 from inpaintbench.masks.errors import MaskError
 from inpaintbench.masks.protocol import REQUIRED, MaskProtocol, MaskSample, register_protocol, unique_ids
 
@@ -39,11 +50,29 @@ class MaskSizeWarning(UserWarning):
     """A folder mask had another size than its image and was resized with nearest neighbour."""
 
 
-def read_grey(path: str | Path) -> np.ndarray:
+@dataclass(frozen=True)
+class SourceMask:
+    """A rendered folder mask and the sha256 of the file bytes it was decoded from."""
+
+    mask: np.ndarray
+    sha256: str
+
+
+def read_grey(path: str | Path, max_pixels: int = DEFAULT_MAX_PIXELS) -> np.ndarray:
     """A mask file as float64 grey values in [0, 1] (value / 255 or / 65535, correctly rounded, so a
     threshold written as k / 255 splits exactly at level k); a one-line error naming the file."""
     try:
-        with Image.open(path) as image:
+        data = Path(path).read_bytes()
+    except OSError as error:
+        raise MaskError(f"cannot read mask file {path}: {error.strerror or error}") from None
+    return decode_grey(data, path, max_pixels)
+
+
+def decode_grey(data: bytes, path: str | Path, max_pixels: int = DEFAULT_MAX_PIXELS) -> np.ndarray:
+    """`read_grey` on bytes already read (`path` only names the file in errors)."""
+    try:
+        with Image.open(io.BytesIO(data)) as image:
+            check_pixel_budget(image.width, image.height, max_pixels)
             image.load()
             if image.mode in ("I;16", "I;16B", "I;16L", "I"):
                 return np.asarray(image, dtype=np.float64) / 65535.0
@@ -137,20 +166,49 @@ class FolderProtocol(MaskProtocol):
         kept = [image_id for image_id in ids if image_id not in absent]
         return self._one_per_image(kept, "folder")
 
-    def render(self, sample: MaskSample, height: int, width: int) -> np.ndarray:
-        path = self.mask_path(sample.image_id)
+    def mask_file(self, sample: MaskSample) -> Path:
+        """The file a sample's mask is read from (the runner hashes it into the run's identity)."""
+        return self._existing_path(sample.image_id)
+
+    def _existing_path(self, image_id: str) -> Path:
+        path = self.mask_path(image_id)
         if path is None:
-            raise FileNotFoundError(f"folder: no mask for image '{sample.image_id}' under {self.root}")
+            raise FileNotFoundError(f"folder: no mask for image '{image_id}' under {self.root}")
+        return path
+
+    def render_source(self, sample: MaskSample, source_size: tuple[int, int], preprocess: Preprocess) -> SourceMask:
+        """The mask of `sample` put through its image's geometry: `source_size` is the image's (H, W)
+        before preprocessing, `preprocess` the resize and crop the image went through."""
+        path = self._existing_path(sample.image_id)
+        try:
+            data = path.read_bytes()
+        except OSError as error:
+            raise MaskError(f"cannot read mask file {path}: {error.strerror or error}") from None
+        grey = decode_grey(data, path)
+        mask = binarize_grey(grey, self.params["polarity"], float(self.params["threshold"]))
+        mask = self._to_source_size(mask, path, source_size)
+        try:
+            mask = preprocess.apply_to_mask(mask)
+        except ValueError as error:
+            raise MaskError(f"mask {path}: {error}") from None
+        return SourceMask(mask, hashlib.sha256(data).hexdigest())
+
+    def _to_source_size(self, mask: np.ndarray, path: Path, source_size: tuple[int, int]) -> np.ndarray:
+        height, width = source_size
+        if mask.shape == (height, width):
+            return mask
+        size = f"mask {path} is {mask.shape[1]}x{mask.shape[0]} but its image is {width}x{height}"
+        scale_x, scale_y = width / mask.shape[1], height / mask.shape[0]
+        if abs(scale_x - scale_y) > 0.01 * max(scale_x, scale_y):
+            raise MaskError(f"{size} (another aspect ratio, so the hole cannot be placed); save it at the image's size")
+        if self.params["strict"]:
+            raise MaskError(f"{size} (strict: true)")
+        warnings.warn(f"{size}: scaled to the image with nearest", MaskSizeWarning, stacklevel=3)
+        return cv2.resize(mask, (width, height), interpolation=cv2.INTER_NEAREST_EXACT)
+
+    def render(self, sample: MaskSample, height: int, width: int) -> np.ndarray:
+        """The mask at `height` x `width` when its image's geometry is unknown (same aspect only);
+        the runner uses `render_source`, which applies the image's resize and crop."""
+        path = self._existing_path(sample.image_id)
         mask = read_mask(path, polarity=self.params["polarity"], threshold=float(self.params["threshold"]))
-        if mask.shape != (height, width):
-            if self.params["strict"]:
-                raise MaskError(
-                    f"mask {path} is {mask.shape[1]}x{mask.shape[0]} but its image is {width}x{height} (strict: true)"
-                )
-            warnings.warn(
-                f"mask {path} is {mask.shape[1]}x{mask.shape[0]}, its image {width}x{height}: resized with nearest",
-                MaskSizeWarning,
-                stacklevel=2,
-            )
-            mask = cv2.resize(mask, (width, height), interpolation=cv2.INTER_NEAREST_EXACT)
-        return mask
+        return self._to_source_size(mask, path, (height, width))

@@ -211,6 +211,10 @@ class PublishedProtocol(MaskProtocol):
             for entry in self.groups[rank[image_id] % len(self.groups)]
         ]
 
+    def mask_file(self, sample: MaskSample) -> Path:
+        """The file a sample's mask is read from (the runner hashes it into the run's identity)."""
+        return self.folder / sample.mask_id.rsplit("#", 1)[1]
+
     def render(self, sample: MaskSample, height: int, width: int) -> np.ndarray:
         if (height, width) != self.size:
             raise MaskError(

@@ -3,7 +3,8 @@
 Bins route each sample by its *measured* hole ratio (the `bin` field written by the runner from
 `inpaintbench.masks.ratio_bin`), never by the protocol's label, which stays in the rows
 (pitfall P13). Shards are read in index order and rows in canonical order, so the float64 sums
-are the same whether the run was interrupted or not.
+are the same whether the run was interrupted or not. Degenerate samples (an empty or a full hole,
+marked `degenerate` by the runner) enter no metric; each bin counts them as `n_empty` / `n_full`.
 """
 
 from __future__ import annotations
@@ -51,6 +52,8 @@ class BinRow:
     bin: str
     n: int
     cells: dict[str, Cell] = field(default_factory=dict)
+    n_empty: int = 0  # samples of this bin with no hole: excluded from every metric
+    n_full: int = 0  # samples whose hole covers the whole image: excluded likewise
 
 
 @dataclass
@@ -62,7 +65,16 @@ class Summary:
 
     def to_json(self) -> dict[str, Any]:
         return {
-            "rows": [{"bin": r.bin, "n": r.n, "cells": {k: asdict(c) for k, c in r.cells.items()}} for r in self.rows],
+            "rows": [
+                {
+                    "bin": r.bin,
+                    "n": r.n,
+                    "n_empty": r.n_empty,
+                    "n_full": r.n_full,
+                    "cells": {k: asdict(c) for k, c in r.cells.items()},
+                }
+                for r in self.rows
+            ],
             "unavailable": self.unavailable,
             "n_errors": self.n_errors,
             "errors": self.errors,
@@ -70,11 +82,34 @@ class Summary:
 
     @classmethod
     def from_json(cls, data: Mapping[str, Any]) -> Summary:
-        rows = [BinRow(r["bin"], r["n"], {k: Cell(**c) for k, c in r["cells"].items()}) for r in data["rows"]]
+        rows = [
+            BinRow(
+                r["bin"],
+                r["n"],
+                {k: Cell(**c) for k, c in r["cells"].items()},
+                r.get("n_empty", 0),
+                r.get("n_full", 0),
+            )
+            for r in data["rows"]
+        ]
         return cls(rows, dict(data["unavailable"]), data.get("n_errors", 0), list(data.get("errors", [])))
 
     def row(self, name: str) -> BinRow:
         return next(r for r in self.rows if r.bin == name)
+
+
+def scored(row: Mapping[str, Any]) -> bool:
+    """A row with metric values (not an unreadable input, not an empty or full hole)."""
+    return "error" not in row and "degenerate" not in row
+
+
+def row_value(row: Mapping[str, Any], metric: str) -> float:
+    """A shard row's metric as a float for the statistics: a missing PSNR of a zero-error image
+    (rows hold no infinity) is +inf, counted as `n_exact`; any other missing value is NaN."""
+    value = row.get(metric)
+    if value is None:
+        return math.inf if metric == "psnr" and row.get("mse") == 0 else math.nan
+    return float(value)
 
 
 def bin_order(seen: Iterable[str], known: Sequence[str]) -> list[str]:
@@ -110,12 +145,17 @@ def summarize(
     fake_stats: dict[str, GaussianStats] = {}
     positions: dict[str, list[tuple[int, int]]] = defaultdict(list)
     counts: dict[str, int] = defaultdict(int)
+    degenerate: dict[str, dict[str, int]] = defaultdict(lambda: {"empty": 0, "full": 0})
     errors: list[str] = []
 
     for shard in store.done_shards():
         rows = store.read_rows(shard)
-        valid = [i for i, row in enumerate(rows) if "error" not in row]
+        valid = [i for i, row in enumerate(rows) if scored(row)]
         errors += [f"{row.get('image_id')}: {row['error']}" for row in rows if "error" in row]
+        for row in rows:
+            if "degenerate" in row and "error" not in row:
+                degenerate[row["bin"]][row["degenerate"]] += 1
+                degenerate[ALL][row["degenerate"]] += 1
         if with_features and valid:
             real = np.asarray(store.read_features(shard, "inception_real"))[valid]
             fake = np.asarray(store.read_features(shard, "inception_fake"))[valid]
@@ -126,7 +166,7 @@ def summarize(
         for target, members in groups.items():
             counts[target] += len(members)
             for m in metrics:
-                column = [rows[valid[j]][m] for j in members]
+                column = [row_value(rows[valid[j]], m) for j in members]
                 means[target][m].update(np.asarray(column, dtype=np.float64))
                 values[target][m].extend(column)
             if with_features:
@@ -135,7 +175,8 @@ def summarize(
                 positions[target].extend((shard, valid[j]) for j in members)
 
     summary_rows = []
-    for name in bin_order([b for b in counts if b != ALL], known_bins):
+    seen = {b for b in [*counts, *degenerate] if b != ALL}
+    for name in bin_order(seen, known_bins):
         n = counts.get(name, 0)
         cells = {m: _mean_cell(values[name][m], means[name][m], config) for m in metrics}
         if with_features:
@@ -143,7 +184,8 @@ def summarize(
             cells["kid"] = _kid_cell(store, positions[name], config)
             if config.ids.enabled:
                 cells.update(_ids_cells(store, positions[name], config))
-        summary_rows.append(BinRow(name, n, cells))
+        excluded = degenerate.get(name, {"empty": 0, "full": 0})
+        summary_rows.append(BinRow(name, n, cells, excluded["empty"], excluded["full"]))
     return Summary(summary_rows, dict(unavailable), len(errors), errors)
 
 

@@ -87,7 +87,8 @@ def missing_message(name: str) -> str:
     spec = BACKBONES[name]
     return (
         f"{spec.used_by} unavailable: {spec.file_name} not found in {cache_dir()} "
-        f"(install with `inpaintbench weights import FILE` or `inpaintbench weights fetch`)"
+        f"(install with `inpaintbench weights fetch {spec.name}`, or offline `inpaintbench weights import "
+        f"{spec.file_name}`)"
     )
 
 
@@ -150,11 +151,20 @@ def import_weight_file(path: str | Path) -> Path:
 
 
 def fetch_weight_file(name: str) -> Path:
-    """Download one backbone into the cache (only when the user asks), checking the hash prefix."""
+    """Download one backbone into the cache (only when the user asks): resumable, hash prefix checked,
+    and a failure is one line that also says how to install the file offline."""
+    from inpaintbench.release.fetch import download
+
     spec = BACKBONES[name]
     target = cache_dir() / spec.file_name
-    target.parent.mkdir(parents=True, exist_ok=True)
-    torch.hub.download_url_to_file(spec.url, str(target), hash_prefix=spec.hash_prefix, progress=True)
+    if target.is_file() and sha256_file(target).startswith(spec.hash_prefix):
+        return target
+    try:
+        download(spec.url, target, sha256=spec.hash_prefix)
+    except WeightsError as error:
+        raise WeightsError(
+            f"{error}; offline: download it elsewhere, then `inpaintbench weights import {spec.file_name}`"
+        ) from None
     return target
 
 

@@ -4,8 +4,12 @@ no parameters, and its OpenCV work is invisible to the FLOP counter, so GFLOPs i
 
 - GFLOPs: `torch.utils.flop_counter.FlopCounterMode` over one batch-1 `inpaint` call, / 1e9.
   (The counter counts a multiply-add as 2 FLOPs.)
-- Latency: median wall time of `repeats` batch-1 calls after `warmup` calls, on the CPU.
-- Throughput: images/s of batch-8 calls (median call time).
+- Latency: the fastest of `repeats` batch-1 calls after `warmup` calls, on the CPU. The minimum,
+  not the median: other processes only ever add time, so the fastest call is the best estimate of
+  the model's own cost on a shared machine (a median moved 100x with load here).
+- Throughput: images/s of batch-8 calls (fastest call).
+- Load average: `os.getloadavg()[0]` when the timings start, recorded beside them (`load_avg_1m`)
+  so a reader can tell a quiet machine's figures from a loaded one's.
 - Peak memory: on CUDA, `torch.cuda.max_memory_allocated` of one batch-1 call; on the CPU, the
   peak bytes of live tensors created during that call, tracked by a dispatch-mode counter (misses
   non-tensor allocations such as OpenCV's internal buffers).
@@ -14,7 +18,7 @@ no parameters, and its OpenCV work is invisible to the FLOP counter, so GFLOPs i
 from __future__ import annotations
 
 import copy
-import statistics
+import os
 import time
 import weakref
 from typing import Any
@@ -77,7 +81,7 @@ def count_gflops(model: Any, size: int = SIZE) -> float | None:
     return total / 1e9 if total > 0 else None
 
 
-def _median_time(model: Any, batch: tuple[Tensor, Tensor], warmup: int, repeats: int) -> float:
+def _fastest_time(model: Any, batch: tuple[Tensor, Tensor], warmup: int, repeats: int) -> float:
     for _ in range(warmup):
         model.inpaint(*batch)
     times = []
@@ -85,7 +89,7 @@ def _median_time(model: Any, batch: tuple[Tensor, Tensor], warmup: int, repeats:
         start = time.perf_counter()
         model.inpaint(*batch)
         times.append(time.perf_counter() - start)
-    return statistics.median(times)
+    return min(times)
 
 
 def peak_memory_mb(model: Any, device: torch.device, size: int = SIZE) -> float:
@@ -110,12 +114,14 @@ def measure(model: Any, size: int = SIZE, warmup: int = 1, repeats: int = 3) -> 
         device = next(iter(model.parameters()), torch.empty(0)).device
         cpu_model = copy.deepcopy(model).cpu().eval() if device.type != "cpu" else model.eval()
     params = count_parameters(cpu_model)
-    latency = _median_time(cpu_model, example_batch(1, size), warmup, repeats)
-    batch_time = _median_time(cpu_model, example_batch(8, size), warmup, repeats)
+    load = os.getloadavg()[0]
+    latency = _fastest_time(cpu_model, example_batch(1, size), warmup, repeats)
+    batch_time = _fastest_time(cpu_model, example_batch(8, size), warmup, repeats)
     return {
         "params_m": params / 1e6 if params is not None else None,
         "gflops_256": count_gflops(cpu_model, size),
         "latency_ms_b1": latency * 1000.0,
         "throughput_b8": 8.0 / batch_time,
         "peak_memory_mb": peak_memory_mb(model, device, size),
+        "load_avg_1m": load,
     }

@@ -28,6 +28,7 @@ import torch
 from PIL import Image
 from torch import Tensor
 
+from inpaintbench.metrics.aggregate import scored
 from inpaintbench.results import atomic_write_bytes, slug, stable_hash
 
 GRID_PER_BIN = 3
@@ -68,15 +69,15 @@ def grid_choice(rows: Iterable[Mapping[str, Any]], per_bin: int = GRID_PER_BIN) 
     """bin -> its `per_bin` samples with the smallest grid rank (scored rows only)."""
     by_bin: dict[str, list[dict[str, Any]]] = {}
     for row in rows:
-        if "error" not in row:
+        if scored(row):
             by_bin.setdefault(str(row["bin"]), []).append(dict(row))
     return {name: sorted(members, key=grid_rank)[:per_bin] for name, members in by_bin.items()}
 
 
 def worst_choice(rows: Iterable[Mapping[str, Any]], count: int = GRID_WORST) -> list[dict[str, Any]]:
     """The `count` samples with the largest L1 (hole), worst first; ties broken by grid rank."""
-    scored = [dict(r) for r in rows if isinstance(r.get(WORST_METRIC), float) and math.isfinite(r[WORST_METRIC])]
-    return sorted(scored, key=lambda r: (-r[WORST_METRIC], grid_rank(r)))[:count]
+    valued = [dict(r) for r in rows if isinstance(r.get(WORST_METRIC), float) and math.isfinite(r[WORST_METRIC])]
+    return sorted(valued, key=lambda r: (-r[WORST_METRIC], grid_rank(r)))[:count]
 
 
 def selected_keys(rows: Sequence[Mapping[str, Any]]) -> set[str]:
@@ -86,11 +87,10 @@ def selected_keys(rows: Sequence[Mapping[str, Any]]) -> set[str]:
 
 
 def all_saved(run_dir: str | Path, rows: Iterable[Mapping[str, Any]]) -> bool:
-    """True when every scored row has its completed image on disk (an older run may have none)."""
+    """True when every scored row has its completed image on disk (an older run may have none;
+    unreadable inputs and empty or full holes have no completion)."""
     return all(
-        (Path(run_dir) / completed_path(str(r["image_id"]), str(r["mask_id"]))).is_file()
-        for r in rows
-        if "error" not in r
+        (Path(run_dir) / completed_path(str(r["image_id"]), str(r["mask_id"]))).is_file() for r in rows if scored(r)
     )
 
 

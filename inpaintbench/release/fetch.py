@@ -47,6 +47,9 @@ def download(url: str, target: Path, *, sha256: str | None = None, progress: boo
             raise WeightsError(f"{url}: download failed (HTTP {error.code} {error.reason})") from None
     except (urllib.error.URLError, http.client.HTTPException, TimeoutError, ConnectionError) as error:
         have = part.stat().st_size if part.exists() else 0
+        if have == 0:
+            reason = " ".join(str(getattr(error, "reason", None) or error).split())
+            raise WeightsError(f"{url}: cannot download ({type(error).__name__}: {reason}; no network?)") from None
         raise WeightsError(
             f"{url}: download interrupted after {have} bytes ({type(error).__name__}); "
             f"run the same command again to resume from {part}"

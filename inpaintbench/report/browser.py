@@ -114,7 +114,7 @@ def _check_tables(driver: Any, csv_path: Path, check: PageCheck) -> None:
 
 def _check_links(driver: Any, page: Path, check: PageCheck) -> None:
     hrefs = driver.execute_script(
-        "return Array.from(document.querySelectorAll('table.grid a, figure.plot a')).map(a => a.href);"
+        "return Array.from(document.querySelectorAll('header.top a, table.grid a, figure.plot a')).map(a => a.href);"
     )
     for href in hrefs:
         url = urlparse(href)

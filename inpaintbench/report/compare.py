@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from inpaintbench.metrics.aggregate import ALL, bin_order
+from inpaintbench.metrics.aggregate import ALL, bin_order, row_value, scored
 from inpaintbench.metrics.config import METRIC_COLUMNS, MetricConfig
 from inpaintbench.metrics.stats import PairedDifference, paired_bootstrap
 from inpaintbench.results import RunStore, atomic_write_text, slug
@@ -40,8 +40,8 @@ def compare_runs(a: RunStore, b: RunStore, config: MetricConfig, known_bins: lis
             raise CompareError(
                 f"runs differ in {field}: {record_a[field]!r} vs {record_b[field]!r}; paired tests need the same pairs"
             )
-    rows_a = {r["sample_key"]: r for r in a.iter_rows() if "error" not in r}
-    rows_b = {r["sample_key"]: r for r in b.iter_rows() if "error" not in r}
+    rows_a = {r["sample_key"]: r for r in a.iter_rows() if scored(r)}
+    rows_b = {r["sample_key"]: r for r in b.iter_rows() if scored(r)}
     shared = [key for key in rows_a if key in rows_b]  # canonical order of A
     if not shared:
         raise CompareError(f"{a.path} and {b.path} share no (image, mask) pairs")
@@ -56,8 +56,8 @@ def compare_runs(a: RunStore, b: RunStore, config: MetricConfig, known_bins: lis
         for metric in metrics:
             higher = METRIC_COLUMNS[metric][1]
             result = paired_bootstrap(
-                [rows_a[k][metric] for k in keys],
-                [rows_b[k][metric] for k in keys],
+                [row_value(rows_a[k], metric) for k in keys],
+                [row_value(rows_b[k], metric) for k in keys],
                 higher_is_better=higher,
                 resamples=max(config.bootstrap_resamples, 2000),
                 level=config.bootstrap_level,

@@ -1,7 +1,8 @@
 """The HTML report: one page, opened from disk, with provenance, plots, tables and image grids.
 
-`write_html_report` reads what `inpaintbench report` already gathers (every run's tidy rows and
-provenance), each run's per-sample rows and saved images, and every saved comparison, then renders
+`write_html_report` reads what `inpaintbench report` puts in the leaderboard (the runs
+`report.selection` shows, their tidy rows and provenance, the runs not shown), each shown run's
+per-sample rows and saved images, and the saved comparisons between shown runs, then renders
 `templates/index.html.j2` with Jinja2 (autoescaped). Nothing is fetched: styles are inline, plots
 are inline SVG (PNG copies beside the page under `plots/`), thumbnails are inline JPEG data URIs
 linking to the full-size PNGs in the run directories.
@@ -9,6 +10,7 @@ linking to the full-size PNGs in the run directories.
 
 from __future__ import annotations
 
+import os
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -19,26 +21,29 @@ from jinja2 import Environment, PackageLoader
 from markupsafe import Markup
 from tqdm import tqdm
 
-from inpaintbench.metrics.aggregate import ALL
+from inpaintbench.metrics.aggregate import ALL, scored
 from inpaintbench.metrics.config import METRIC_COLUMNS
 from inpaintbench.metrics.saved_images import GRID_PER_BIN, GRID_WORST
 from inpaintbench.report import grids, plots
 from inpaintbench.report.compare import load_comparisons
 from inpaintbench.report.leaderboard import (
+    CSV_NAME,
     EFFICIENCY_COLUMNS,
     LeaderTable,
     collect_provenance,
     efficiency_table,
-    gather,
     in_group,
     metric_tables,
+    run_rows,
     scored_groups,
+    shown_runs,
 )
-from inpaintbench.results import atomic_write_text, find_runs, slug
+from inpaintbench.results import RunStore, atomic_write_text, slug
 
 #: quality axis of the quality-vs-cost scatter, first available wins
 SCATTER_QUALITY = ("lpips_alex", "lpips_vgg", "l1_hole")
 SCATTER_COST = "latency_ms_b1"
+REPORT_DIR = "report"  # the page's folder, beside leaderboard.csv/.md
 
 
 @dataclass
@@ -117,18 +122,19 @@ def _scatter(
 
 
 def plan_report(
-    results_root: Path, rows: Sequence[Mapping[str, Any]], bin_order: Sequence[str], notes: dict[str, int]
+    shown: Sequence[RunStore],
+    rows: Sequence[Mapping[str, Any]],
+    comparisons: Sequence[Mapping[str, Any]],
+    bin_order: Sequence[str],
+    notes: dict[str, int],
 ) -> tuple[list[Section], list[tuple[str, Callable[[Path], None]]]]:
     """The page's sections, and the drawing steps that fill them (run under one progress bar).
 
-    `notes` collects the tables' footnotes (text -> number), shared by the whole page.
+    `shown` are the runs in the tables (`rows` are theirs), `comparisons` the saved comparisons
+    between two of them; `notes` collects the tables' footnotes (text -> number) for the whole page.
     """
     colours = plots.model_colours([str(r["model"]) for r in rows])
-    summarised = {r["run_hash"] for r in rows}  # runs in the tables (finished), not half-done ones
-    runs = [
-        (store, record) for store in find_runs(results_root) if (record := store.record())["run_hash"] in summarised
-    ]
-    comparisons = load_comparisons(results_root)
+    runs = [(store, store.record()) for store in shown]
     sections: list[Section] = []
     steps: list[tuple[str, Callable[[Path], None]]] = []
     for group in scored_groups(rows):
@@ -157,7 +163,7 @@ def plan_report(
         if scatter is not None:
             steps.append((f"scatter {protocol}", scatter))
         group_runs = [
-            grids.RunImages(record["model"], store.path, [x for x in store.iter_rows() if "error" not in x])
+            grids.RunImages(record["model"], store.path, [x for x in store.iter_rows() if scored(x)])
             for store, record in runs
             if (record["data"], record["protocol_id"]) == (data, protocol)
         ]
@@ -222,17 +228,46 @@ def environment() -> Environment:
     return Environment(loader=PackageLoader("inpaintbench.report", "templates"), autoescape=True)
 
 
+def split_comparisons(
+    comparisons: Sequence[Mapping[str, Any]], shown_hashes: set[str]
+) -> tuple[list[Mapping[str, Any]], list[str]]:
+    """Comparisons between two runs the tables show, and one line per other saved comparison (it was
+    made on runs the page does not show: another selection, or runs since superseded)."""
+    drawn, skipped = [], []
+    for comparison in comparisons:
+        if {comparison["run_a"], comparison["run_b"]} <= shown_hashes:
+            drawn.append(comparison)
+        else:
+            skipped.append(
+                f"{comparison['a']} vs {comparison['b']} on {comparison['data']} / {comparison['protocol_id']} "
+                f"(runs {comparison['run_a'][:12]}, {comparison['run_b'][:12]}): a run is not in the tables"
+            )
+    return drawn, skipped
+
+
 def write_html_report(
-    results_root: str | Path, repo: str | Path, bin_order: Sequence[str], progress: bool = True
+    results_root: str | Path,
+    repo: str | Path,
+    bin_order: Sequence[str],
+    progress: bool = True,
+    select: Sequence[str] = (),
+    out_dir: str | Path | None = None,
+    stores: Sequence[RunStore] | None = None,
 ) -> Path:
-    """Write `<results>/report/index.html` (and `plots/*.png`) from every run and comparison on disk."""
+    """Write `<out_dir>/report/index.html` (and `plots/*.png`) beside the leaderboard that
+    `write_leaderboard(results_root, repo, bin_order, select, out_dir, stores)` writes to `out_dir`
+    (default `results_root`): the same runs (`shown_runs`), the same not-shown list, and every saved
+    comparison between two of the runs shown."""
     started = time.perf_counter()
     root = Path(results_root)
-    page_dir = root / "report"
+    out = Path(out_dir) if out_dir is not None else root
+    page_dir = out / REPORT_DIR
     page_dir.mkdir(parents=True, exist_ok=True)
-    rows = gather(root)
+    choice = shown_runs(root, select, stores)
+    rows = [row for store in choice.shown for row in run_rows(store)]
+    comparisons, skipped = split_comparisons(load_comparisons(root), {str(r["run_hash"]) for r in rows})
     notes: dict[str, int] = {}
-    sections, steps = plan_report(root, rows, bin_order, notes)
+    sections, steps = plan_report(choice.shown, rows, comparisons, bin_order, notes)
     for _name, step in tqdm(steps, desc="html report", unit="step", disable=not progress):
         step(page_dir)
     page = (
@@ -243,7 +278,10 @@ def write_html_report(
             sections=sections,
             efficiency=efficiency_table(rows),
             notes=sorted(notes.items(), key=lambda item: item[1]),
-            csv_link="../leaderboard.csv",
+            not_shown=choice.not_shown,
+            skipped_comparisons=skipped,
+            csv_link=Path(os.path.relpath(out / CSV_NAME, page_dir)).as_posix(),
+            runs_folder=str(root / "runs"),
             n_runs=len({r["run_hash"] for r in rows}),
             seconds=time.perf_counter() - started,
             grid_per_bin=GRID_PER_BIN,

@@ -2,8 +2,11 @@
 
 CSV (long format): one row per model x data x protocol x bin x metric, with value, interval, N and
 the provenance that makes the row citable (protocol id and version, weights sha256, metric config,
-run hash). Markdown: one table per (data, protocol) and metric, models x bins, the best value of
-each bin in bold, an arrow saying whether higher or lower is better; efficiency in its own table.
+run hash), and per bin the degenerate samples left out of every metric (`n_empty`, `n_full`).
+Markdown: one table per (data, protocol) and metric, models x bins, the best value of each bin in
+bold among the runs shown, an arrow saying whether higher or lower is better; efficiency in its own
+table; every run not shown (incomplete, damaged, superseded) listed with the reason
+(`report.selection`).
 """
 
 from __future__ import annotations
@@ -11,6 +14,7 @@ from __future__ import annotations
 import csv
 import datetime as _dt
 import io
+import os
 import platform
 import subprocess
 from collections.abc import Iterable, Mapping, Sequence
@@ -21,13 +25,17 @@ from typing import Any
 
 from inpaintbench.metrics.aggregate import ALL, Summary
 from inpaintbench.metrics.config import METRIC_COLUMNS
+from inpaintbench.report.selection import RunChoice, choose_runs
 from inpaintbench.report.table import DECIMALS
 from inpaintbench.results import RunStore, atomic_write_text, find_runs
 
 CSV_FIELDS = [
     "model", "data", "protocol_id", "protocol_version", "bin", "metric", "value", "ci_low", "ci_high", "std",
-    "n", "n_exact", "reliable", "note", "weights_sha256", "metrics_config", "device", "run_hash", "recipe",
+    "n", "n_exact", "n_empty", "n_full", "reliable", "note", "weights_sha256", "metrics_config", "device", "run_hash",
+    "recipe",
 ]  # fmt: skip
+
+CSV_NAME = "leaderboard.csv"
 
 EFFICIENCY_COLUMNS = {
     "params_m": ("Params (M)", False, 2),
@@ -35,6 +43,7 @@ EFFICIENCY_COLUMNS = {
     "latency_ms_b1": ("CPU latency b1 (ms)", False, 1),
     "throughput_b8": ("CPU throughput b8 (img/s)", True, 2),
     "peak_memory_mb": ("Peak memory (MB)", False, 1),
+    "load_avg_1m": ("Load avg 1 min", None, 2),  # the machine's load when the timings were taken
 }
 
 PACKAGES = (
@@ -72,12 +81,14 @@ def run_rows(store: RunStore) -> list[dict[str, Any]]:
     empty = {"ci_low": None, "ci_high": None, "std": None}
     rows = []
     for bin_row in summary.rows:
+        excluded = {"n_empty": bin_row.n_empty, "n_full": bin_row.n_full}
         for metric, cell in bin_row.cells.items():
-            rows.append({**base, "bin": bin_row.bin, "metric": metric, **asdict(cell), "note": cell.note or ""})
+            cell_fields = {**asdict(cell), "note": cell.note or ""}
+            rows.append({**base, "bin": bin_row.bin, "metric": metric, **cell_fields, **excluded})
         for metric, message in summary.unavailable.items():
             if metric not in bin_row.cells:
                 cell = {"value": None, **empty, "n": bin_row.n, "n_exact": 0, "reliable": False, "note": message}
-                rows.append({**base, "bin": bin_row.bin, "metric": metric, **cell})
+                rows.append({**base, "bin": bin_row.bin, "metric": metric, **cell, **excluded})
     for metric, value in (store.read_json("efficiency.json") or {}).items():
         if metric in EFFICIENCY_COLUMNS:
             cell = {"value": value, **empty, "n": None, "n_exact": None, "reliable": True, "note": ""}
@@ -85,8 +96,21 @@ def run_rows(store: RunStore) -> list[dict[str, Any]]:
     return rows
 
 
-def gather(results_root: str | Path) -> list[dict[str, Any]]:
-    return [row for store in find_runs(results_root) for row in run_rows(store)]
+def shown_runs(
+    results_root: str | Path, select: Sequence[str] = (), stores: Sequence[RunStore] | None = None
+) -> RunChoice:
+    """The runs the tables show (among `stores`, default every run under `results_root`) and one line
+    per run they do not show (with the reason): the one choice the Markdown and the HTML page share."""
+    candidates = find_runs(results_root) if stores is None else stores
+    return choose_runs(candidates, select, Path(results_root))
+
+
+def gather(
+    results_root: str | Path, select: Sequence[str] = (), stores: Sequence[RunStore] | None = None
+) -> tuple[list[dict[str, Any]], list[str]]:
+    """Tidy rows of the runs a table shows, and one line per run it does not show (`shown_runs`)."""
+    choice = shown_runs(results_root, select, stores)
+    return [row for store in choice.shown for row in run_rows(store)], choice.not_shown
 
 
 def _csv_value(value: Any) -> str:
@@ -147,8 +171,9 @@ class LeaderTable:
     title: str
     columns: list[str]
     rows: dict[str, list[TableCell | None]] = field(default_factory=dict)
-    footer: list[str] | None = None  # the N row of a metric table
+    footers: list[tuple[str, list[str]]] = field(default_factory=list)  # (label, one text per column): N, left out
     recipes: list[str] = field(default_factory=list)  # e.g. how P-IDS/U-IDS were computed
+    remark: str = ""  # a sentence under the table (e.g. how to read the timings)
 
 
 def scored_groups(rows: Sequence[Mapping[str, Any]]) -> list[tuple[str, str, str]]:
@@ -196,7 +221,9 @@ def metric_tables(
                 note = notes.setdefault(str(row["note"]), len(notes) + 1) if row.get("note") else None
                 line.append(TableCell(_fmt(metric, row), value, best is not None and value == best, note, metric, b))
             table.rows[model] = line
-        table.footer = [str(next((r["n"] for r in cells if r["bin"] == b), "")) for b in bins]
+        table.footers.append(("N", [str(next((r["n"] for r in cells if r["bin"] == b), "")) for b in bins]))
+        if any("n_empty" in r for r in cells):
+            table.footers.append(("left out: empty / full hole", [_excluded(cells, b) for b in bins]))
         tables.append(table)
     return tables
 
@@ -206,16 +233,20 @@ def efficiency_table(rows: Sequence[Mapping[str, Any]]) -> LeaderTable | None:
     if not efficiency:
         return None
     columns = [c for c in EFFICIENCY_COLUMNS if any(r["metric"] == c for r in efficiency)]
-    labels = [f"{EFFICIENCY_COLUMNS[c][0]} {'↑' if EFFICIENCY_COLUMNS[c][1] else '↓'}" for c in columns]
+    labels = [f"{EFFICIENCY_COLUMNS[c][0]}{_arrow(EFFICIENCY_COLUMNS[c][1])}" for c in columns]
     table = LeaderTable("Efficiency (256x256)", labels)
     for model in sorted({r["model"] for r in efficiency}):
         line: list[TableCell | None] = []
         for column in columns:
             found = [r for r in efficiency if r["model"] == model and r["metric"] == column]
-            line.append(
-                TableCell(_fmt(column, found[0]), float(found[0]["value"]), metric=column, bin="-") if found else None
-            )
+            value = None if not found or found[0].get("value") in (None, "") else float(found[0]["value"])
+            line.append(TableCell(_fmt(column, found[0]), value, metric=column, bin="-") if found else None)
         table.rows[model] = line
+    if "load_avg_1m" in columns:
+        table.remark = (
+            "CPU timings are the minimum over repeats; the load average is the machine's at measurement. "
+            "Timings taken under different loads are not comparable."
+        )
     return table
 
 
@@ -230,12 +261,16 @@ def _markdown_table(table: LeaderTable) -> list[str]:
             text = f"**{cell.text}**" if cell.best else cell.text
             texts.append(text + (f" [{cell.note}]" if cell.note else ""))
         out.append(f"| {model} | " + " | ".join(texts) + " |")
-    if table.footer is not None:
-        out.append("| N | " + " | ".join(table.footer) + " |")
+    out += [f"| {label} | " + " | ".join(texts) + " |" for label, texts in table.footers]
     return out
 
 
-def render_markdown(rows: Sequence[Mapping[str, Any]], provenance: Mapping[str, Any], bin_order: Sequence[str]) -> str:
+def render_markdown(
+    rows: Sequence[Mapping[str, Any]],
+    provenance: Mapping[str, Any],
+    bin_order: Sequence[str],
+    not_shown: Sequence[str] = (),
+) -> str:
     """The leaderboard page; a pure function of its inputs (the committed expected file tests it)."""
     out = ["# inpaintbench leaderboard", ""]
     out += [f"- **{key}**: {value}" for key, value in provenance.items()]
@@ -252,11 +287,27 @@ def render_markdown(rows: Sequence[Mapping[str, Any]], provenance: Mapping[str, 
     efficiency = efficiency_table(rows)
     if efficiency is not None:
         out += [f"## {efficiency.title}", "", *_markdown_table(efficiency), ""]
+        if efficiency.remark:
+            out += [efficiency.remark, ""]
     if notes:
         out += ["## Notes", ""]
         out += [f"{number}. {text}" for text, number in sorted(notes.items(), key=lambda item: item[1])]
         out.append("")
+    if not_shown:
+        out += ["## Runs not in the tables", ""]
+        out += [f"- {line}" for line in not_shown]
+        out.append("")
     return "\n".join(out)
+
+
+def _arrow(higher_is_better: bool | None) -> str:
+    return "" if higher_is_better is None else (" ↑" if higher_is_better else " ↓")
+
+
+def _excluded(cells: Sequence[Mapping[str, Any]], bin_name: str) -> str:
+    """`n_empty / n_full` of a bin (the same for every model: the masks are the protocol's)."""
+    counts = {(int(r.get("n_empty") or 0), int(r.get("n_full") or 0)) for r in cells if r["bin"] == bin_name}
+    return ", ".join(f"{e} / {f}" for e, f in sorted(counts))
 
 
 def package_versions() -> dict[str, str]:
@@ -300,16 +351,38 @@ def collect_provenance(rows: Sequence[Mapping[str, Any]], repo: str | Path) -> d
         "metric configs": ", ".join(sorted({str(r["metrics_config"]) for r in rows})) or "none",
         "weights sha256": "; ".join(weights) or "none",
         "device": ", ".join(devices) or "none",
-        "date": _dt.datetime.now(_dt.UTC).strftime("%Y-%m-%d %H:%M UTC"),
+        "date": _report_date().strftime("%Y-%m-%d %H:%M UTC"),
     }
 
 
-def write_leaderboard(results_root: str | Path, repo: str | Path, bin_order: Sequence[str]) -> tuple[Path, Path, int]:
-    """Write results/leaderboard.csv and results/leaderboard.md; return their paths and the run count."""
+def _report_date() -> _dt.datetime:
+    """Now, or `SOURCE_DATE_EPOCH` when set (the reproducible-builds convention): identical runs
+    then give a byte-identical leaderboard."""
+    epoch = os.environ.get("SOURCE_DATE_EPOCH")
+    if epoch and epoch.isdigit():
+        return _dt.datetime.fromtimestamp(int(epoch), _dt.UTC)
+    return _dt.datetime.now(_dt.UTC)
+
+
+def write_leaderboard(
+    results_root: str | Path,
+    repo: str | Path,
+    bin_order: Sequence[str],
+    select: Sequence[str] = (),
+    out_dir: str | Path | None = None,
+    stores: Sequence[RunStore] | None = None,
+) -> tuple[Path, Path, int, list[str]]:
+    """Write leaderboard.csv and leaderboard.md to `out_dir` (default: `results_root`) from the runs
+    `stores` (default: every run under `results_root`), one complete run per model, dataset and
+    protocol; return their paths, the number of runs shown and one line per run not shown.
+    Provenance (the git commit and whether the checkout is dirty) is read before anything is written,
+    so regenerating a committed leaderboard does not mark its own checkout dirty."""
     root = Path(results_root)
-    rows = gather(root)
-    root.mkdir(parents=True, exist_ok=True)
-    csv_path, md_path = root / "leaderboard.csv", root / "leaderboard.md"
+    rows, not_shown = gather(root, select, stores)
+    provenance = collect_provenance(rows, repo)
+    out = Path(out_dir) if out_dir is not None else root
+    out.mkdir(parents=True, exist_ok=True)
+    csv_path, md_path = out / CSV_NAME, out / "leaderboard.md"
     atomic_write_text(csv_path, render_csv(rows))
-    atomic_write_text(md_path, render_markdown(rows, collect_provenance(rows, repo), bin_order))
-    return csv_path, md_path, len({r["run_hash"] for r in rows})
+    atomic_write_text(md_path, render_markdown(rows, provenance, bin_order, not_shown))
+    return csv_path, md_path, len({r["run_hash"] for r in rows}), not_shown

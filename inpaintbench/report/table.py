@@ -45,7 +45,8 @@ def render_summary(summary: Summary, lpips_nets: tuple[str, ...] = ("alex",)) ->
     for name, message in summary.unavailable.items():
         if name in columns:
             footnotes.setdefault(message, len(footnotes) + 1)
-    header = ["bin", *[METRIC_COLUMNS[c][0] + (" ↑" if METRIC_COLUMNS[c][1] else " ↓") for c in columns], "N"]
+    arrows = [METRIC_COLUMNS[c][0] + (" ↑" if METRIC_COLUMNS[c][1] else " ↓") for c in columns]
+    header = ["bin", *arrows, "N", "left out: empty / full hole"]
     lines = [header]
     for row in summary.rows:
         cells = []
@@ -54,7 +55,7 @@ def render_summary(summary: Summary, lpips_nets: tuple[str, ...] = ("alex",)) ->
                 cells.append(f"-[{footnotes[summary.unavailable[column]]}]")
             else:
                 cells.append(format_cell(column, row.cells.get(column), footnotes))
-        lines.append([row.bin, *cells, str(row.n)])
+        lines.append([row.bin, *cells, str(row.n), f"{row.n_empty} / {row.n_full}"])
     widths = [max(len(line[i]) for line in lines) for i in range(len(header))]
     out = ["| " + " | ".join(text.ljust(w) for text, w in zip(line, widths, strict=True)) + " |" for line in lines]
     out.insert(1, "|" + "|".join("-" * (w + 2) for w in widths) + "|")
@@ -64,6 +65,7 @@ def render_summary(summary: Summary, lpips_nets: tuple[str, ...] = ("alex",)) ->
     recipes = sorted({c.recipe for r in summary.rows for k, c in r.cells.items() if k in ids and c.recipe})
     notes += [f"P-IDS / U-IDS: {recipe}" for recipe in recipes]
     notes.append(
-        "[a, b] = 95 % bootstrap interval over images; (+k exact) = images with zero error, not in the PSNR mean"
+        "[a, b] = 95 % bootstrap interval over images; (+k exact) = images with zero error, not in the PSNR mean; "
+        "samples with an empty or a full hole are counted, never scored"
     )
     return "\n".join([*out, "", *notes])

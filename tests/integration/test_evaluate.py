@@ -161,9 +161,10 @@ def test_resume_after_an_exception_half_way_gives_the_identical_table(tmp_path: 
 
 
 def _key(root: Path):
-    from inpaintbench.metrics.runner import run_key
+    from inpaintbench.metrics.runner import build_manifest, run_key
 
     ctx = context(root)
+    ctx.manifest = build_manifest(ctx, ctx.protocol.samples(ctx.image_ids))
     return run_key(ctx, "standin", ctx.batch_size)
 
 

@@ -3,6 +3,7 @@ one saved comparison, `inpaintbench report`, then the page checked as files and 
 
 from __future__ import annotations
 
+import csv
 import re
 
 import numpy as np
@@ -33,9 +34,24 @@ def report(tmp_path_factory: pytest.TempPathFactory) -> dict:
         ns = tasks.evaluate(compose("eval", ["model=opencv_ns", *common]))
         compared = ["a=opencv_telea", "b=opencv_ns", f"paths.results={results}", "metrics.bootstrap.resamples=100"]
         tasks.compare(compose("compare", compared))
-        csv_path, _ = tasks.report(compose("report", [f"paths.results={results}", "progress=false"]))
-    page = results / "report" / "index.html"
-    return {"results": results, "telea": telea, "ns": ns, "csv": csv_path, "page": page, "html": page.read_text()}
+        # a second complete run of opencv_ns (another batch size): the tables show one, the page lists the other
+        older = tasks.evaluate(compose("eval", ["model=opencv_ns", "batch_size=2", *common]))
+        csv_path, md_path = tasks.report(
+            compose(
+                "report", [f"paths.results={results}", "progress=false", f"select={ns.store.record()['run_hash'][:12]}"]
+            )
+        )
+    page = results / "local" / "report" / "index.html"  # beside paths.leaderboard's CSV and Markdown
+    return {
+        "results": results,
+        "telea": telea,
+        "ns": ns,
+        "older": older,
+        "csv": csv_path,
+        "md": md_path,
+        "page": page,
+        "html": page.read_text(),
+    }
 
 
 def test_save_images_true_writes_every_sample_under_the_input_names_and_they_score_the_same(report: dict) -> None:
@@ -93,3 +109,20 @@ def test_page_in_headless_chromium(report: dict) -> None:
     for shot in check.screenshots:
         with Image.open(shot) as image:
             assert image.width in (1400, 390) and image.height > 500
+
+
+def test_page_shows_the_leaderboards_runs_lists_the_others_and_links_its_csv(report: dict) -> None:
+    html, page = report["html"], report["page"]
+    assert report["csv"].parent == page.parent.parent == report["results"] / "local"
+    link = re.search(r'Numbers: <a href="([^"]+)"', html)
+    assert link is not None and (page.parent / link.group(1)).resolve() == report["csv"].resolve()
+    with open(report["csv"], newline="") as handle:
+        in_csv = {row["run_hash"] for row in csv.DictReader(handle)}
+    hashes = {name: report[name].store.record()["run_hash"] for name in ("telea", "ns", "older")}
+    assert in_csv == {hashes["telea"], hashes["ns"]}
+    tables, listed = html.split('id="not-shown"')
+    older = report["older"].store.path.relative_to(report["results"]).as_posix()
+    assert hashes["older"][:12] not in tables  # in no table, grid or plot
+    assert older in listed and "not the run picked by select=" in listed
+    assert older in report["md"].read_text()  # the Markdown lists the same run
+    assert "left out: empty / full hole" in html  # the per-bin counts of degenerate masks, as in the Markdown

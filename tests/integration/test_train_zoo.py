@@ -23,7 +23,7 @@ def _cfg(tmp_path, steps):
             "trainer.checkpoint_every=1",
             "tag=t",
             f"paths.train_runs={tmp_path / 'runs'}",
-            f"paths.models={tmp_path / 'models'}",
+            f"paths.exports={tmp_path / 'models'}",
         ],
     )
 

@@ -196,17 +196,19 @@ def test_folder_size_mismatch_resizes_nearest_with_a_warning_or_fails_when_stric
     write_png(tmp_path / "img_mask.png", small)
     protocol = folder(tmp_path, polarity="hole_white", threshold=0.5, suffix="_mask")
     (sample,) = protocol.samples(["img.png"])
-    with pytest.warns(MaskSizeWarning, match=r"img_mask.png is 20x12, its image 48x32"):
-        mask = protocol.render(sample, 32, 48)
+    with pytest.warns(MaskSizeWarning, match=r"img_mask.png is 20x12 but its image is 60x36: scaled"):
+        mask = protocol.render(sample, 36, 60)
     # Pixel-centre nearest neighbour, brute force: source index floor((i + 0.5) * in / out). The sizes
     # are chosen so no centre falls exactly on a source pixel edge (OpenCV and PIL break such ties
     # by float rounding).
-    rows = np.floor((np.arange(32) + 0.5) * 12 / 32).astype(int)
-    cols = np.floor((np.arange(48) + 0.5) * 20 / 48).astype(int)
+    rows = np.floor((np.arange(36) + 0.5) * 12 / 36).astype(int)
+    cols = np.floor((np.arange(60) + 0.5) * 20 / 60).astype(int)
     assert np.array_equal(mask, (small[rows][:, cols] > 127).astype(np.uint8))
     strict = folder(tmp_path, polarity="hole_white", threshold=0.5, suffix="_mask", strict=True)
-    with pytest.raises(ValueError, match=r"img_mask.png is 20x12 but its image is 48x32 \(strict: true\)"):
-        strict.render(sample, 32, 48)
+    with pytest.raises(ValueError, match=r"img_mask.png is 20x12 but its image is 60x36 \(strict: true\)"):
+        strict.render(sample, 36, 60)
+    with pytest.raises(ValueError, match=r"another aspect ratio"):  # squashing would move the hole
+        protocol.render(sample, 32, 48)
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         assert strict.render(sample, 12, 20).shape == (12, 20)  # same size: no warning, no error

@@ -30,7 +30,7 @@ def test_stable_hash_ignores_key_order() -> None:
 
 def test_a_shard_exists_only_once_its_rows_file_is_written(tmp_path: Path) -> None:
     store = RunStore.open(tmp_path, _key(), {})
-    rows = [{"index": 0, "psnr": float("inf"), "l1_hole": float("nan")}, {"index": 1, "psnr": 20.0, "l1_hole": 0.1}]
+    rows = [{"index": 0, "psnr": None, "l1_hole": 0.2}, {"index": 1, "psnr": 20.0, "l1_hole": 0.1}]
     feats = {"inception_real": np.arange(8, dtype=np.float32).reshape(2, 4)}
     (store.shard_dir / "000001.inception_real.npy").write_bytes(b"half-written features of a crashed shard")
     (store.shard_dir / ".000002.jsonl.123.tmp").write_text("partial")
@@ -38,12 +38,15 @@ def test_a_shard_exists_only_once_its_rows_file_is_written(tmp_path: Path) -> No
     store.write_shard(0, rows, feats)
     assert store.done_shards() == [0]
     back = store.read_rows(0)
-    assert back[0]["psnr"] == float("inf") and np.isnan(back[0]["l1_hole"]) and back[1] == rows[1]
+    assert back == rows
     np.testing.assert_array_equal(store.read_features(0, "inception_real"), feats["inception_real"])
     picked = store.feature_rows("inception_real", [(0, 1), (0, 0)])[np.array([0, 1])]
     np.testing.assert_array_equal(picked, feats["inception_real"][[1, 0]])
     with pytest.raises(ValueError, match="has 2 rows for 1 samples"):
         store.write_shard(3, rows[:1], feats)
+    with pytest.raises(ValueError, match="Out of range float"):  # no NaN or infinity ever reaches a shard
+        store.write_shard(4, [{"index": 0, "psnr": float("inf")}], {})
+    assert store.done_shards() == [0] and not list(store.shard_dir.glob(".000004*"))
 
 
 def test_reopening_with_a_different_recorded_hash_is_refused(tmp_path: Path) -> None:
