@@ -399,7 +399,8 @@ def print_releases(rows: list[dict[str, Any]]) -> None:
     """The release part of `inpaintbench weights`: one line per release, then where to put it."""
     for row in rows:
         state = "present" if row["present"] else f"missing ({row['download']} download)"
-        print(f"{row['release']:<24} {row['model']:<13} {row['dataset']:<30} {row['licence'][:40]:<40} {state}")
+        print(f"{row['release']:<24} {row['model']:<13} {row['dataset']:<30} {state}")
+        print(f"    licence {row['licence']}")  # whole: a cut licence text misleads
         print(f"    from {row['where']}")
         print(f"    file {row['path']}  sha256 {row['sha256']}")
 

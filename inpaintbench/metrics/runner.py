@@ -238,12 +238,15 @@ def run_lineage(ctx: EvalContext, key: RunKey) -> str:
     return stable_hash([inputs, ctx.data_location])
 
 
-def refuse_changed_inputs(ctx: EvalContext, lineage: str, runs_folder: Path) -> None:
+def refuse_changed_inputs(ctx: EvalContext, lineage: str, protocol_folder: Path) -> None:
     """An interrupted run of this lineage whose files have changed since: refuse to start over on
-    other bytes silently (one line naming the file), unless `changed_inputs: recompute`."""
-    if ctx.manifest is None or not runs_folder.is_dir():
+    other bytes silently (one line naming the file), unless `changed_inputs: recompute`.
+
+    Searched under every data label of the protocol folder: a folder dataset's default label
+    carries its content hash, so edited files move the new run to another label folder."""
+    if ctx.manifest is None or not protocol_folder.is_dir():
         return
-    for run_dir in sorted(p for p in runs_folder.iterdir() if (p / RUN_FILE).is_file()):
+    for run_dir in sorted(p.parent for p in protocol_folder.glob(f"*/*/{RUN_FILE}")):
         store = RunStore(run_dir)
         try:
             if store.record().get("lineage") != lineage or store.read_json("summary.json") is not None:
@@ -613,7 +616,7 @@ def evaluate_context(
     lineage = run_lineage(ctx, key)
     path = RunStore.for_key(results_root, key)
     if not (path / RUN_FILE).exists():
-        refuse_changed_inputs(ctx, lineage, path.parent)
+        refuse_changed_inputs(ctx, lineage, path.parent.parent)
     extra = {
         "weights_sha256": weights_sha256,
         "n_samples": len(samples),

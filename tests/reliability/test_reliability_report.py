@@ -80,11 +80,12 @@ def test_compare_uses_only_complete_runs(results: dict[str, Path]) -> None:
     from inpaintbench.errors import InpaintbenchError
     from inpaintbench.tasks import _find_run
 
-    protocol = json.loads((results["full"] / "run.json").read_text())["protocol_id"]
+    record = json.loads((results["full"] / "run.json").read_text())
+    protocol, data = record["protocol_id"], record["data"]  # data: the folder's default label, <folder>-<hash>
     with pytest.raises(InpaintbenchError, match="several runs"):  # full, limited and older: named, not guessed
-        _find_run(results["root"], "opencv_telea", protocol, "folder")
+        _find_run(results["root"], "opencv_telea", protocol, data)
     shutil.rmtree(results["limited"])
     shutil.rmtree(results["older"])
-    assert _find_run(results["root"], "opencv_telea", protocol, "folder").path == results["full"]
+    assert _find_run(results["root"], "opencv_telea", protocol, data).path == results["full"]
     with pytest.raises(InpaintbenchError, match="incomplete: 4 of 6 samples"):
-        _find_run(results["root"], str(results["interrupted"]), protocol, "folder")
+        _find_run(results["root"], str(results["interrupted"]), protocol, data)
