@@ -97,9 +97,10 @@ def with_data_label(cfg: Any) -> Any:
 
 
 def report(cfg: Any, stores: list[Any] | None = None) -> tuple[Path, Path]:
-    """Write leaderboard.csv and leaderboard.md to paths.leaderboard (results/local/, git-ignored): one
-    complete run per model, dataset and protocol (`report.selection`) among every run under
-    paths.results (or among `stores`, as `bench` does); the others are listed."""
+    """Write leaderboard.csv, leaderboard.md and (`html=true`) report/index.html to paths.leaderboard
+    (results/local/, git-ignored): one complete run per model, dataset and protocol
+    (`report.selection`) among every run under paths.results (or among `stores`, as `bench` does);
+    the others are listed."""
     from inpaintbench.masks import RATIO_BINS
     from inpaintbench.report.leaderboard import write_leaderboard
 
@@ -116,7 +117,42 @@ def report(cfg: Any, stores: list[Any] | None = None) -> tuple[Path, Path]:
     print(f"{n_runs} run(s) -> {csv_path}, {md_path}")
     for line in not_shown:
         print(f"  not shown: {line}")
+    if cfg.get("html", True):
+        from inpaintbench.report.html import write_html_report
+
+        page = write_html_report(
+            str(cfg.paths.results),
+            str(cfg.paths.repo),
+            list(RATIO_BINS),
+            bool(cfg.get("progress", True)),
+            select,
+            out_dir=str(cfg.paths.leaderboard),
+            stores=stores,
+        )
+        print(f"html report -> {page} ({page.stat().st_size / 1e6:.1f} MB)")
+        if cfg.get("check"):
+            check_report(page, csv_path, cfg.get("screenshot"))
     return csv_path, md_path
+
+
+def check_report(page: Path, csv_path: Path, screenshot: str | None) -> None:
+    """`report check=true`: open the page in headless Chromium, print what it found, save screenshots
+    beside the page (and the desktop one to `screenshot`); a problem found is exit status 1."""
+    import shutil
+
+    from inpaintbench.report.browser import BrowserUnavailableError, check_page, format_check
+
+    try:
+        result = check_page(page, csv_path, page.parent)
+    except BrowserUnavailableError as err:
+        raise InpaintbenchError(f"report check=true: {err}") from None
+    print("\n".join(format_check(result)))
+    if screenshot:
+        Path(screenshot).parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(result.screenshots[0], screenshot)
+        print(f"screenshot -> {screenshot}")
+    if result.problems:
+        raise SystemExit(1)
 
 
 def _find_run(results_root: Path, model: str, protocol_id: str, data: str) -> Any:
@@ -158,7 +194,7 @@ def compare(cfg: Any) -> Any:
 
     from inpaintbench.masks import RATIO_BINS, get_protocol
     from inpaintbench.metrics.config import MetricConfig
-    from inpaintbench.report.compare import compare_runs, comparison_json, render_comparison
+    from inpaintbench.report.compare import compare_runs, comparison_json, render_comparison, save_comparison
 
     results = Path(str(cfg.paths.results))
     cfg = with_data_label(cfg)
@@ -168,6 +204,8 @@ def compare(cfg: Any) -> Any:
     config = MetricConfig.from_cfg(OmegaConf.to_container(cfg.metrics, resolve=True))
     rows = compare_runs(run_a, run_b, config, list(RATIO_BINS))
     print(render_comparison(str(cfg.a), str(cfg.b), rows))
+    saved = save_comparison(results, str(cfg.a), str(cfg.b), run_a, run_b, rows)
+    print(f"saved to {saved} (drawn by `inpaintbench report`)")
     return comparison_json(rows)
 
 
@@ -417,7 +455,8 @@ def bench(cfg: DictConfig) -> tuple[Path, Path]:
     stores = [outcome.store for _item, outcome in run_plan(cfg)]
     paths = report(cfg, stores)
     minutes, seconds = divmod(round(time.perf_counter() - started), 60)
-    print(f"bench: {len(stores)} runs in {minutes} min {seconds:02d} s; open {paths[1]}")
+    page = Path(str(cfg.paths.leaderboard)) / "report" / "index.html" if cfg.get("html", True) else paths[1]
+    print(f"bench: {len(stores)} runs in {minutes} min {seconds:02d} s; open {page}")
     return paths
 
 

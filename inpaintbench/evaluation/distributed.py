@@ -177,7 +177,7 @@ def evaluate_ranks(
     if not ranks.is_main:
         store, samples = open_run(ctx, results_root, data_name, resolved_config, weights_sha256, join=True)
     pending = ranks.broadcast(
-        pending_shards(store, len(samples), ctx.shard_size) if ranks.is_main else None, "the shards were dealt"
+        pending_shards(store, len(samples), ctx.shard_size, ctx) if ranks.is_main else None, "the shards were dealt"
     )
     mine = pending[ranks.rank :: ranks.world_size]
     desc = f"eval {ctx.model_name} ({ranks.world_size} ranks)"

@@ -99,6 +99,11 @@ class Summary:
         return next(r for r in self.rows if r.bin == name)
 
 
+def scored(row: Mapping[str, Any]) -> bool:
+    """A row with metric values (not an unreadable input, not an empty or full hole)."""
+    return "error" not in row and "degenerate" not in row
+
+
 def row_value(row: Mapping[str, Any], metric: str) -> float:
     """A shard row's metric as a float for the statistics: a missing PSNR of a zero-error image
     (rows hold no infinity) is +inf, counted as `n_exact`; any other missing value is NaN."""
@@ -150,7 +155,7 @@ def summarize(
 
     for shard in store.done_shards():
         rows = store.read_rows(shard)
-        valid = [i for i, row in enumerate(rows) if "error" not in row and "degenerate" not in row]
+        valid = [i for i, row in enumerate(rows) if scored(row)]
         errors += [f"{row.get('image_id')}: {row['error']}" for row in rows if "error" in row]
         for row in rows:
             if "degenerate" in row and "error" not in row:

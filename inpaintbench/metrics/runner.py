@@ -38,6 +38,7 @@ from tqdm import tqdm
 from inpaintbench.errors import InpaintbenchError
 from inpaintbench.inpainter import blank_hole, complete, to_uint8
 from inpaintbench.metrics.aggregate import Summary, summarize
+from inpaintbench.metrics.saved_images import ShardImages, all_saved
 from inpaintbench.metrics.suite import FEATURE_NAMES, MetricSuite
 from inpaintbench.results import (
     RUN_FILE,
@@ -114,6 +115,7 @@ class EvalContext:
     data_location: str | None = None  # the dataset's folder or list file: names a run's lineage, not its hash
     changed_inputs: str = "refuse"
     manifest: InputManifest | None = None  # filled by `evaluate_context`
+    save_images: bool = False  # every completed image as PNG; otherwise only what the report's grids show
 
 
 @dataclass
@@ -363,9 +365,14 @@ def _base_row(ctx: EvalContext, sample: Any, index: int) -> dict[str, Any]:
 
 
 def score_batch(
-    ctx: EvalContext, batch: Sequence[Any], first_index: int, index_of: Mapping[str, int]
+    ctx: EvalContext,
+    batch: Sequence[Any],
+    first_index: int,
+    index_of: Mapping[str, int],
+    saved: ShardImages | None = None,
 ) -> tuple[list[dict[str, Any]], dict[str, np.ndarray]]:
-    """Rows (one per sample, in order) and feature arrays (zeros for rows without features)."""
+    """Rows (one per sample, in order) and feature arrays (zeros for rows without features); the
+    scored samples' images go to `saved` (the shard's PNG writer) when given."""
     rows = [_base_row(ctx, sample, first_index + p) for p, sample in enumerate(batch)]
     dims = int(getattr(ctx.suite.inception, "dims", 2048))
     features = {name: np.zeros((len(batch), dims), np.float32) for name in FEATURE_NAMES}
@@ -387,7 +394,7 @@ def score_batch(
             continue
         loaded.append((position, result))
     for group in _same_size_groups(loaded):
-        _score_group(ctx, group, rows, features)
+        _score_group(ctx, group, rows, features, saved)
     return rows, features
 
 
@@ -404,6 +411,7 @@ def _score_group(
     group: list[tuple[int, LoadedSample]],
     rows: list[dict[str, Any]],
     features: dict[str, np.ndarray],
+    saved: ShardImages | None = None,
 ) -> None:
     image = torch.stack([s.image for _, s in group])
     mask = torch.stack([s.mask for _, s in group])
@@ -421,6 +429,8 @@ def _score_group(
         rows[position].update({name: _finite(column[j]) for name, column in values.items()})
         for name, array in feats.items():
             features[name][position] = array[j]
+    if saved is not None:
+        saved.add([rows[group[k][0]] for k in keep], image[keep], mask[keep], completed[keep])
 
 
 # -- shards ------------------------------------------------------------------------------------
@@ -431,17 +441,27 @@ def run_shard(ctx: EvalContext, store: RunStore, shard: int, samples: Sequence[A
     index_of = {image_id: i for i, image_id in enumerate(dataset_ids(ctx.dataset))}
     rows: list[dict[str, Any]] = []
     features: dict[str, list[np.ndarray]] = {name: [] for name in FEATURE_NAMES}
+    saved = ShardImages(store.path, ctx.save_images)
     for offset in range(0, len(samples), ctx.batch_size):
         batch_rows, batch_features = score_batch(
-            ctx, samples[offset : offset + ctx.batch_size], start + offset, index_of
+            ctx, samples[offset : offset + ctx.batch_size], start + offset, index_of, saved
         )
         rows.extend(batch_rows)
         for name in FEATURE_NAMES:
             features[name].append(batch_features[name])
     with_features = ctx.suite.inception is not None
     arrays = {name: np.concatenate(parts) for name, parts in features.items()} if with_features else {}
+    saved.write()
     store.write_shard(shard, rows, arrays)
     return len(samples)
+
+
+def shard_complete(ctx: EvalContext, store: RunStore, shard: int) -> bool:
+    """Shard `shard` is on disk and, with `save_images=true`, so is every completed image it scored
+    (a shard scored without it is redone, from the caches, to write them)."""
+    if shard not in store.done_shards():
+        return False
+    return not ctx.save_images or all_saved(store.path, store.read_rows(shard))
 
 
 def claim_and_run_shard(
@@ -455,17 +475,23 @@ def claim_and_run_shard(
     except Timeout:
         return False
     try:
-        if shard not in store.done_shards():
+        if not shard_complete(ctx, store, shard):
             run_shard(ctx, store, shard, samples, start)
         return True
     finally:
         lock.release()
 
 
-def pending_shards(store: RunStore, n_samples: int, shard_size: int) -> list[tuple[int, int, int]]:
-    """(shard, first sample, end) of every shard of this run not on disk yet, ascending."""
+def pending_shards(
+    store: RunStore, n_samples: int, shard_size: int, ctx: EvalContext | None = None
+) -> list[tuple[int, int, int]]:
+    """(shard, first sample, end) of every shard of this run not on disk yet, ascending; with `ctx`,
+    also the shards whose saved images it asks for are missing (`shard_complete`)."""
     done = set(store.done_shards())
-    return [r for r in shard_ranges(n_samples, shard_size) if r[0] not in done]
+    ranges = [r for r in shard_ranges(n_samples, shard_size) if r[0] not in done]
+    if ctx is None or not ctx.save_images:
+        return ranges
+    return [r for r in shard_ranges(n_samples, shard_size) if not shard_complete(ctx, store, r[0])]
 
 
 def samples_in(shards: Sequence[tuple[int, int, int]]) -> int:
@@ -528,7 +554,7 @@ def aggregate(ctx: EvalContext, store: RunStore, samples: Sequence[Any]) -> Summ
 
 def run(ctx: EvalContext, store: RunStore, samples: Sequence[Any]) -> Summary:
     """Process every shard not yet on disk, then check and aggregate all shards into the summary."""
-    pending = pending_shards(store, len(samples), ctx.shard_size)
+    pending = pending_shards(store, len(samples), ctx.shard_size, ctx)
     bar = tqdm(
         total=len(samples),
         initial=len(samples) - samples_in(pending),
@@ -601,6 +627,7 @@ def build_context(cfg: Any, suite: MetricSuite | None = None) -> tuple[EvalConte
         shard_size=settings.shard_size,
         completed_cache=ArrayCache(cache_root / "completed") if cfg.get("cache_completed", True) else None,
         progress=bool(cfg.get("progress", True)),
+        save_images=bool(cfg.get("save_images", False)),
         data_location=str(cfg.data.get("list_file") or cfg.data.get("root")),
         changed_inputs=settings.changed_inputs,
     )

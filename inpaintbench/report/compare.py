@@ -8,14 +8,18 @@ PSNR is infinite (zero error) are left out and the pair count says how many rema
 
 from __future__ import annotations
 
+import json
 from collections import defaultdict
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
-from inpaintbench.metrics.aggregate import ALL, bin_order, row_value
+from inpaintbench.metrics.aggregate import ALL, bin_order, row_value, scored
 from inpaintbench.metrics.config import METRIC_COLUMNS, MetricConfig
 from inpaintbench.metrics.stats import PairedDifference, paired_bootstrap
-from inpaintbench.results import RunStore
+from inpaintbench.results import RunStore, atomic_write_text, slug
+
+COMPARISONS_DIR = "comparisons"
 
 
 class CompareError(ValueError):
@@ -63,11 +67,6 @@ def compare_runs(a: RunStore, b: RunStore, config: MetricConfig, known_bins: lis
     return out
 
 
-def scored(row: dict[str, Any]) -> bool:
-    """A row with metric values (not an unreadable input, not an empty or full hole)."""
-    return "error" not in row and "degenerate" not in row
-
-
 def render_comparison(name_a: str, name_b: str, rows: list[ComparisonRow]) -> str:
     lines = [f"A = {name_a}, B = {name_b}; difference = mean(A - B) over the same (image, mask) pairs", ""]
     lines.append("| bin | metric | A - B | 95 % interval | pairs | verdict |")
@@ -81,3 +80,40 @@ def render_comparison(name_a: str, name_b: str, rows: list[ComparisonRow]) -> st
 
 def comparison_json(rows: list[ComparisonRow]) -> list[dict[str, Any]]:
     return [{"bin": r.bin, "metric": r.metric, **r.result.__dict__} for r in rows]
+
+
+def save_comparison(
+    results_root: str | Path, name_a: str, name_b: str, a: RunStore, b: RunStore, rows: list[ComparisonRow]
+) -> Path:
+    """Persist one comparison (the HTML report draws a forest plot of each one on disk).
+
+    Path: `<results>/comparisons/<data>/<protocol>/<A>__vs__<B>.json`; rerunning the same pair replaces it.
+    """
+    record_a, record_b = a.record(), b.record()
+    path = (
+        Path(results_root)
+        / COMPARISONS_DIR
+        / slug(record_a["data"])
+        / slug(record_a["protocol_id"])
+        / f"{slug(name_a)}__vs__{slug(name_b)}.json"
+    )
+    path.parent.mkdir(parents=True, exist_ok=True)
+    payload = {
+        "a": name_a,
+        "b": name_b,
+        "data": record_a["data"],
+        "protocol_id": record_a["protocol_id"],
+        "run_a": record_a["run_hash"],
+        "run_b": record_b["run_hash"],
+        "model_a": record_a["model"],
+        "model_b": record_b["model"],
+        "rows": comparison_json(rows),
+    }
+    atomic_write_text(path, json.dumps(payload, indent=2, sort_keys=True) + "\n")
+    return path
+
+
+def load_comparisons(results_root: str | Path) -> list[dict[str, Any]]:
+    """Every saved comparison under `<results>/comparisons`, in path order."""
+    root = Path(results_root) / COMPARISONS_DIR
+    return [json.loads(p.read_text()) for p in sorted(root.glob("**/*__vs__*.json"))] if root.is_dir() else []

@@ -18,14 +18,14 @@ import os
 import platform
 import subprocess
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import asdict
+from dataclasses import asdict, dataclass, field
 from importlib import metadata
 from pathlib import Path
 from typing import Any
 
 from inpaintbench.metrics.aggregate import ALL, Summary
 from inpaintbench.metrics.config import METRIC_COLUMNS
-from inpaintbench.report.selection import choose_runs
+from inpaintbench.report.selection import RunChoice, choose_runs
 from inpaintbench.report.table import DECIMALS
 from inpaintbench.results import RunStore, atomic_write_text, find_runs
 
@@ -34,6 +34,8 @@ CSV_FIELDS = [
     "n", "n_exact", "n_empty", "n_full", "reliable", "note", "weights_sha256", "metrics_config", "device", "run_hash",
     "recipe",
 ]  # fmt: skip
+
+CSV_NAME = "leaderboard.csv"
 
 EFFICIENCY_COLUMNS = {
     "params_m": ("Params (M)", False, 2),
@@ -94,13 +96,20 @@ def run_rows(store: RunStore) -> list[dict[str, Any]]:
     return rows
 
 
+def shown_runs(
+    results_root: str | Path, select: Sequence[str] = (), stores: Sequence[RunStore] | None = None
+) -> RunChoice:
+    """The runs the tables show (among `stores`, default every run under `results_root`) and one line
+    per run they do not show (with the reason): the one choice the Markdown and the HTML page share."""
+    candidates = find_runs(results_root) if stores is None else stores
+    return choose_runs(candidates, select, Path(results_root))
+
+
 def gather(
     results_root: str | Path, select: Sequence[str] = (), stores: Sequence[RunStore] | None = None
 ) -> tuple[list[dict[str, Any]], list[str]]:
-    """Tidy rows of the runs a table shows (among `stores`, default every run under `results_root`),
-    and one line per run it does not show (with the reason)."""
-    candidates = find_runs(results_root) if stores is None else stores
-    choice = choose_runs(candidates, select, Path(results_root))
+    """Tidy rows of the runs a table shows, and one line per run it does not show (`shown_runs`)."""
+    choice = shown_runs(results_root, select, stores)
     return [row for store in choice.shown for row in run_rows(store)], choice.not_shown
 
 
@@ -145,6 +154,117 @@ def _best(rows: Sequence[Mapping[str, Any]], higher_is_better: bool) -> float | 
     return max(values) if higher_is_better else min(values)
 
 
+@dataclass
+class TableCell:
+    text: str  # value, interval and exact count, as in the Markdown ("–" when missing)
+    value: float | None = None
+    best: bool = False
+    note: int | None = None  # footnote number
+    metric: str = ""  # the CSV row the cell shows: its metric and bin (the browser check reads them)
+    bin: str = ""
+
+
+@dataclass
+class LeaderTable:
+    """One models x columns table of the leaderboard (a metric over bins, or the efficiency table)."""
+
+    title: str
+    columns: list[str]
+    rows: dict[str, list[TableCell | None]] = field(default_factory=dict)
+    footers: list[tuple[str, list[str]]] = field(default_factory=list)  # (label, one text per column): N, left out
+    recipes: list[str] = field(default_factory=list)  # e.g. how P-IDS/U-IDS were computed
+    remark: str = ""  # a sentence under the table (e.g. how to read the timings)
+
+
+def scored_groups(rows: Sequence[Mapping[str, Any]]) -> list[tuple[str, str, str]]:
+    """(data, protocol id, protocol version) of every per-bin metric row, sorted."""
+    return sorted(
+        {(r["data"], r["protocol_id"], str(r["protocol_version"])) for r in rows if r["metric"] in METRIC_COLUMNS}
+    )
+
+
+def in_group(rows: Sequence[Mapping[str, Any]], group: tuple[str, str, str]) -> list[Mapping[str, Any]]:
+    return [
+        r
+        for r in rows
+        if r["metric"] in METRIC_COLUMNS and (r["data"], r["protocol_id"], str(r["protocol_version"])) == group
+    ]
+
+
+def group_bins(cells: Sequence[Mapping[str, Any]], bin_order: Sequence[str]) -> list[str]:
+    """The bins present, in the canonical order, then `all`, then any unknown ones sorted."""
+    bins = [b for b in [*bin_order, ALL] if any(r["bin"] == b for r in cells)]
+    return bins + sorted({r["bin"] for r in cells} - set(bins))
+
+
+def metric_tables(
+    group: Sequence[Mapping[str, Any]], bin_order: Sequence[str], notes: dict[str, int]
+) -> list[LeaderTable]:
+    """Per metric present in one (data, protocol) group: models x bins, best reliable value marked."""
+    tables = []
+    for metric in [m for m in METRIC_COLUMNS if any(r["metric"] == m for r in group)]:
+        label, higher = METRIC_COLUMNS[metric][:2]
+        cells = [r for r in group if r["metric"] == metric]
+        bins = group_bins(cells, bin_order)
+        table = LeaderTable(f"{label} {'↑ higher is better' if higher else '↓ lower is better'}", bins)
+        table.recipes = sorted({str(r["recipe"]) for r in cells if r.get("recipe")})
+        for model in sorted({r["model"] for r in cells}):
+            line: list[TableCell | None] = []
+            for b in bins:
+                found = [r for r in cells if r["model"] == model and r["bin"] == b]
+                if not found:
+                    line.append(None)
+                    continue
+                row = found[0]
+                value = None if row.get("value") in (None, "") else float(row["value"])
+                best = _best([r for r in cells if r["bin"] == b], higher)
+                note = notes.setdefault(str(row["note"]), len(notes) + 1) if row.get("note") else None
+                line.append(TableCell(_fmt(metric, row), value, best is not None and value == best, note, metric, b))
+            table.rows[model] = line
+        table.footers.append(("N", [str(next((r["n"] for r in cells if r["bin"] == b), "")) for b in bins]))
+        if any("n_empty" in r for r in cells):
+            table.footers.append(("left out: empty / full hole", [_excluded(cells, b) for b in bins]))
+        tables.append(table)
+    return tables
+
+
+def efficiency_table(rows: Sequence[Mapping[str, Any]]) -> LeaderTable | None:
+    efficiency = [r for r in rows if r["metric"] in EFFICIENCY_COLUMNS]
+    if not efficiency:
+        return None
+    columns = [c for c in EFFICIENCY_COLUMNS if any(r["metric"] == c for r in efficiency)]
+    labels = [f"{EFFICIENCY_COLUMNS[c][0]}{_arrow(EFFICIENCY_COLUMNS[c][1])}" for c in columns]
+    table = LeaderTable("Efficiency (256x256)", labels)
+    for model in sorted({r["model"] for r in efficiency}):
+        line: list[TableCell | None] = []
+        for column in columns:
+            found = [r for r in efficiency if r["model"] == model and r["metric"] == column]
+            value = None if not found or found[0].get("value") in (None, "") else float(found[0]["value"])
+            line.append(TableCell(_fmt(column, found[0]), value, metric=column, bin="-") if found else None)
+        table.rows[model] = line
+    if "load_avg_1m" in columns:
+        table.remark = (
+            "CPU timings are the minimum over repeats; the load average is the machine's at measurement. "
+            "Timings taken under different loads are not comparable."
+        )
+    return table
+
+
+def _markdown_table(table: LeaderTable) -> list[str]:
+    out = ["| model | " + " | ".join(table.columns) + " |", "|---|" + "---|" * len(table.columns)]
+    for model, line in table.rows.items():
+        texts = []
+        for cell in line:
+            if cell is None:
+                texts.append(" ")
+                continue
+            text = f"**{cell.text}**" if cell.best else cell.text
+            texts.append(text + (f" [{cell.note}]" if cell.note else ""))
+        out.append(f"| {model} | " + " | ".join(texts) + " |")
+    out += [f"| {label} | " + " | ".join(texts) + " |" for label, texts in table.footers]
+    return out
+
+
 def render_markdown(
     rows: Sequence[Mapping[str, Any]],
     provenance: Mapping[str, Any],
@@ -156,68 +276,19 @@ def render_markdown(
     out += [f"- **{key}**: {value}" for key, value in provenance.items()]
     out.append("")
     notes: dict[str, int] = {}
-    scored = [r for r in rows if r["metric"] in METRIC_COLUMNS]
-    groups = sorted({(r["data"], r["protocol_id"], str(r["protocol_version"])) for r in scored})
-    for data, protocol, version in groups:
-        group = [
-            r for r in scored if (r["data"], r["protocol_id"], str(r["protocol_version"])) == (data, protocol, version)
-        ]
+    for group in scored_groups(rows):
+        data, protocol, version = group
         out += [f"## {data} / {protocol} (protocol version {version})", ""]
-        for metric in [m for m in METRIC_COLUMNS if any(r["metric"] == m for r in group)]:
-            label, higher, _ = (*METRIC_COLUMNS[metric], None)
-            cells = [r for r in group if r["metric"] == metric]
-            bins = [b for b in [*bin_order, ALL] if any(r["bin"] == b for r in cells)]
-            bins += sorted({r["bin"] for r in cells} - set(bins))
-            models = sorted({r["model"] for r in cells})
-            out += [f"### {label} {'↑ higher is better' if higher else '↓ lower is better'}", ""]
-            for recipe in sorted({str(r["recipe"]) for r in cells if r.get("recipe")}):
+        for table in metric_tables(in_group(rows, group), bin_order, notes):
+            out += [f"### {table.title}", ""]
+            for recipe in table.recipes:
                 out += [f"Recipe: {recipe}", ""]
-            out.append("| model | " + " | ".join(bins) + " |")
-            out.append("|---|" + "---|" * len(bins))
-            for model in models:
-                line = []
-                for b in bins:
-                    found = [r for r in cells if r["model"] == model and r["bin"] == b]
-                    if not found:
-                        line.append(" ")
-                        continue
-                    row = found[0]
-                    text = _fmt(metric, row)
-                    best = _best([r for r in cells if r["bin"] == b], higher)
-                    if best is not None and row.get("value") not in (None, "") and float(row["value"]) == best:
-                        text = f"**{text}**"
-                    if row.get("note"):
-                        text += f" [{notes.setdefault(str(row['note']), len(notes) + 1)}]"
-                    line.append(text)
-                out.append(f"| {model} | " + " | ".join(line) + " |")
-            ns = {b: next((r["n"] for r in cells if r["bin"] == b), "") for b in bins}
-            out.append("| N | " + " | ".join(str(ns[b]) for b in bins) + " |")
-            if any("n_empty" in r for r in cells):
-                out.append("| left out: empty / full hole | " + " | ".join(_excluded(cells, b) for b in bins) + " |")
-            out.append("")
-    efficiency = [r for r in rows if r["metric"] in EFFICIENCY_COLUMNS]
-    if efficiency:
-        out += ["## Efficiency (256x256)", ""]
-        columns = [c for c in EFFICIENCY_COLUMNS if any(r["metric"] == c for r in efficiency)]
-        out.append(
-            "| model | "
-            + " | ".join(f"{EFFICIENCY_COLUMNS[c][0]}{_arrow(EFFICIENCY_COLUMNS[c][1])}" for c in columns)
-            + " |"
-        )
-        out.append("|---|" + "---|" * len(columns))
-        for model in sorted({r["model"] for r in efficiency}):
-            line = []
-            for column in columns:
-                found = [r for r in efficiency if r["model"] == model and r["metric"] == column]
-                line.append(_fmt(column, found[0]) if found else " ")
-            out.append(f"| {model} | " + " | ".join(line) + " |")
-        out.append("")
-        if "load_avg_1m" in columns:
-            out.append(
-                "CPU timings are the minimum over repeats; the load average is the machine's at measurement. "
-                "Timings taken under different loads are not comparable."
-            )
-            out.append("")
+            out += [*_markdown_table(table), ""]
+    efficiency = efficiency_table(rows)
+    if efficiency is not None:
+        out += [f"## {efficiency.title}", "", *_markdown_table(efficiency), ""]
+        if efficiency.remark:
+            out += [efficiency.remark, ""]
     if notes:
         out += ["## Notes", ""]
         out += [f"{number}. {text}" for text, number in sorted(notes.items(), key=lambda item: item[1])]
@@ -311,7 +382,7 @@ def write_leaderboard(
     provenance = collect_provenance(rows, repo)
     out = Path(out_dir) if out_dir is not None else root
     out.mkdir(parents=True, exist_ok=True)
-    csv_path, md_path = out / "leaderboard.csv", out / "leaderboard.md"
+    csv_path, md_path = out / CSV_NAME, out / "leaderboard.md"
     atomic_write_text(csv_path, render_csv(rows))
     atomic_write_text(md_path, render_markdown(rows, provenance, bin_order, not_shown))
     return csv_path, md_path, len({r["run_hash"] for r in rows}), not_shown

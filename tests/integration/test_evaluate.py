@@ -310,3 +310,24 @@ def test_ids_without_inception_weights_show_as_unavailable_with_the_fid_footnote
     assert "[1] FID Inception weights not found" in text
     page = render_markdown(run_rows(outcome.store), {"date": "-"}, BINS)
     assert "### P-IDS" in page and "1. FID Inception weights not found" in page
+
+
+def test_save_images_on_a_finished_run_writes_every_image_and_keeps_the_shards(tmp_path: Path) -> None:
+    """A run scored before `save_images=true` is redone from the caches: same shard bytes, every PNG."""
+    from inpaintbench.metrics.saved_images import completed_path, selected_keys
+
+    ctx = context(tmp_path, n=16)
+    ctx.shard_size = 32  # one shard: the grid choice is the global one
+    first = evaluate_context(ctx, tmp_path, "standin", {"k": 1}, efficiency=False)
+    before = _shard_bytes(first.store)
+    rows = list(first.store.iter_rows())
+    saved = {
+        r["sample_key"] for r in rows if (first.store.path / completed_path(r["image_id"], r["mask_id"])).is_file()
+    }
+    assert saved == selected_keys(rows) and len(saved) < len(rows)  # by default only the report's grid samples
+
+    ctx = context(tmp_path, Crashing(create_model("opencv_telea"), fail_at=1), n=16)  # the model must not run again
+    ctx.shard_size, ctx.save_images = 32, True
+    again = evaluate_context(ctx, tmp_path, "standin", {"k": 1}, efficiency=False)
+    assert _shard_bytes(again.store) == before and again.summary.to_json() == first.summary.to_json()
+    assert all((again.store.path / completed_path(r["image_id"], r["mask_id"])).is_file() for r in rows)

@@ -82,7 +82,7 @@ def report(results: Path, *extra: str) -> tuple[Path, Path]:
     from inpaintbench import tasks
     from inpaintbench.config import compose
 
-    return tasks.report(compose("report", [f"paths.results={results}", *extra]))
+    return tasks.report(compose("report", [f"paths.results={results}", "progress=false", *extra]))
 
 
 def cli(args: list[str]) -> int:
