@@ -12,7 +12,7 @@ from typing import Any
 
 import numpy as np
 import torch
-from omegaconf import DictConfig
+from omegaconf import DictConfig, OmegaConf
 
 from inpaintbench.errors import InpaintbenchError
 
@@ -68,27 +68,20 @@ def inpaint_file(
 
 
 def evaluate(cfg: Any) -> Any:
-    """Run the metric runner on a composed config (see conf/eval.yaml); return the EvalOutcome."""
-    from omegaconf import OmegaConf
-
+    """Run the metric runner on a composed config (see conf/eval.yaml) in one process or over
+    `devices` x `num_nodes` ranks; return the EvalOutcome (None on ranks other than 0)."""
     from inpaintbench.bench import resolve_checkpoint
-    from inpaintbench.metrics.runner import build_context, evaluate_context
+    from inpaintbench.evaluation.distributed import evaluate_config
+    from inpaintbench.metrics.config import MetricConfig
     from inpaintbench.report.table import render_summary
 
     cfg = with_data_label(resolve_checkpoint(cfg))
-    ctx, weights_sha = build_context(cfg)
-    resolved = OmegaConf.to_container(cfg, resolve=True)
-    outcome = evaluate_context(
-        ctx,
-        Path(str(cfg.paths.results)),
-        str(cfg.data.name),
-        resolved,
-        weights_sha,
-        cfg.get("efficiency", "auto"),
-    )
-    if cfg.get("print_table", True):
-        print(f"{ctx.model_name} on {cfg.data.name} / {ctx.protocol.protocol_id} -> {outcome.store.path}")
-        print(render_summary(outcome.summary, ctx.suite.config.lpips_nets))
+    outcome = evaluate_config(cfg)
+    if outcome is not None and cfg.get("print_table", True):
+        record = outcome.store.record()
+        lpips_nets = MetricConfig.from_cfg(OmegaConf.to_container(cfg.metrics, resolve=True)).lpips_nets
+        print(f"{record['model']} on {cfg.data.name} / {record['protocol_id']} -> {outcome.store.path}")
+        print(render_summary(outcome.summary, lpips_nets))
     return outcome
 
 

@@ -20,7 +20,8 @@ from typing import Any
 
 import lightning as L
 import torch
-from lightning.pytorch.callbacks import ModelCheckpoint, TQDMProgressBar
+import yaml
+from lightning.pytorch.callbacks import Callback, ModelCheckpoint, TQDMProgressBar
 from lightning.pytorch.loggers import CSVLogger
 from omegaconf import DictConfig
 
@@ -28,7 +29,7 @@ from inpaintbench.config import to_plain
 from inpaintbench.errors import InpaintbenchError
 from inpaintbench.systems.base import SYSTEMS, InpaintingSystem
 from inpaintbench.weights import sha256_file
-from inpaintbench.zoo import ZooEntry, export_generator
+from inpaintbench.zoo import ZooEntry, card_path, export_generator
 
 
 class _NoAdverts(logging.Filter):
@@ -71,10 +72,60 @@ def run_dir_for(cfg: DictConfig) -> Path:
     return Path(cfg.paths.train_runs) / f"{cfg.model.name}.{cfg.tag}"
 
 
-def train(cfg: DictConfig, command: str | None = None) -> ZooEntry | None:
-    """Train (or resume) and export; returns the exported zoo entry (None when export is off)."""
+def lightning_strategy(name: str, world_size: int) -> str:
+    """The Trainer strategy for `name`: Lightning's `ddp` restarts `sys.argv` in every child, which
+    cannot restart a Hydra app behind our `inpaintbench COMMAND` dispatcher, so ranks started here are
+    spawned (`ddp_spawn`, the same DDP); under torchrun / srun the ranks exist already and `ddp` joins them."""
+    from inpaintbench.evaluation.distributed import external_launcher
+
+    external = external_launcher()
+    if name in ("auto", "ddp") and world_size > 1 and not external:
+        return "ddp_spawn"
+    if name == "ddp_spawn" and external:
+        return "ddp"
+    return name
+
+
+class ExportOnFitEnd(Callback):
+    """Global rank 0 records the wall time and exports generator + card when fit ends, in whichever
+    process that rank lives (this one, or a DDP rank spawned by `devices=N`)."""
+
+    def __init__(self, cfg: DictConfig, run_dir: Path, command: str | None) -> None:
+        self.cfg, self.run_dir, self.command = cfg, run_dir, command
+        self.started = 0.0
+        self.entry: ZooEntry | None = None
+
+    def on_fit_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        self.started = time.perf_counter()
+
+    def on_fit_end(self, trainer: L.Trainer, system: InpaintingSystem) -> None:
+        if trainer.world_size > 1 and torch.distributed.is_initialized():
+            # DDP hands rank 0's buffers (BatchNorm running statistics) to every rank at each forward, so
+            # after the last step each rank holds its own; make the replicas identical, as exported
+            for buffer in system.buffers():
+                torch.distributed.broadcast(buffer.data, src=0)
+        if not trainer.is_global_zero:
+            return
+        _record_wall_time(self.run_dir, time.perf_counter() - self.started)
+        if not self.cfg.export:
+            return
+        batches = trainer.fit_loop.epoch_loop.batch_progress.total.completed
+        card = _card(self.cfg, system, trainer.global_step, batches, self.run_dir, self.command)
+        card["ranks"] = trainer.world_size
+        exports = Path(self.cfg.paths.exports)
+        self.entry = export_generator(system.generator_state_dict(), exports, self.cfg.model.name, self.cfg.tag, card)
+
+
+def train(cfg: DictConfig, command: str | None = None, callbacks: tuple[Callback, ...] = ()) -> ZooEntry | None:
+    """Train (or resume) and export; returns the exported zoo entry (None when export is off).
+
+    `trainer.devices` x `trainer.num_nodes` > 1 trains with DDP (gloo on CPU, NCCL on GPU); `callbacks`
+    are added to the Trainer's (tests use them to look inside spawned ranks)."""
+    from omegaconf import OmegaConf
+
     from inpaintbench.data import InpaintDataModule
 
+    cfg = OmegaConf.create(OmegaConf.to_container(cfg, resolve=True))  # spawned ranks lack our resolvers
     quiet_lightning()
     L.seed_everything(int(cfg.seed), workers=True)
     system = build_system(cfg.model)
@@ -92,32 +143,34 @@ def train(cfg: DictConfig, command: str | None = None) -> ZooEntry | None:
         save_top_k=0,
         every_n_train_steps=int(cfg.trainer.checkpoint_every),
     )
+    exporter = ExportOnFitEnd(cfg, run_dir, command)
+    num_nodes = int(cfg.trainer.get("num_nodes", 1))
+    world_size = int(cfg.trainer.devices) * num_nodes if str(cfg.trainer.devices).isdigit() else 1
     trainer = L.Trainer(
         accelerator=cfg.trainer.accelerator,
         devices=cfg.trainer.devices,
-        strategy=cfg.trainer.strategy,
+        num_nodes=num_nodes,
+        strategy=lightning_strategy(str(cfg.trainer.strategy), world_size),
         precision=cfg.trainer.precision,
         max_steps=int(cfg.trainer.max_steps),
         deterministic=cfg.trainer.deterministic,
         log_every_n_steps=int(cfg.trainer.log_every),
         default_root_dir=str(run_dir),
         logger=CSVLogger(str(run_dir), name="logs"),
-        callbacks=[checkpoints, TQDMProgressBar(refresh_rate=int(cfg.trainer.progress_every))],
+        callbacks=[checkpoints, TQDMProgressBar(refresh_rate=int(cfg.trainer.progress_every)), exporter, *callbacks],
         enable_model_summary=False,
         num_sanity_val_steps=0,
         limit_val_batches=0,
     )
     last = run_dir / "checkpoints" / "last.ckpt"
     resume_from = str(last) if cfg.resume and last.exists() else None
-    started = time.perf_counter()
     trainer.fit(system, datamodule=datamodule, ckpt_path=resume_from)
-    wall = time.perf_counter() - started
-    _record_wall_time(run_dir, wall)
     if not cfg.export or trainer.global_rank != 0:
         return None
-    batches = trainer.fit_loop.epoch_loop.batch_progress.total.completed
-    card = _card(cfg, system, trainer.global_step, batches, run_dir, command)
-    return export_generator(system.generator_state_dict(), Path(cfg.paths.exports), cfg.model.name, cfg.tag, card)
+    if exporter.entry is not None:
+        return exporter.entry
+    weights = Path(cfg.paths.exports) / f"{cfg.model.name}.{cfg.tag}.safetensors"  # written by a spawned rank 0
+    return ZooEntry(weights, yaml.safe_load(card_path(weights).read_text()))
 
 
 def _record_wall_time(run_dir: Path, seconds: float) -> None:

@@ -30,6 +30,7 @@ from inpaintbench.metrics.stats import (
 from inpaintbench.results import RunStore
 
 ALL = "all"
+LOCAL = {"sync_on_compute": False}  # torchmetrics options: statistics of this process only
 
 
 @dataclass
@@ -136,9 +137,13 @@ def _mean_cell(values: list[float], stat: SampleMean, config: MetricConfig) -> C
 def summarize(
     store: RunStore, config: MetricConfig, known_bins: Sequence[str], unavailable: Mapping[str, str]
 ) -> Summary:
-    """Aggregate every shard of a run into one row per bin plus `all`."""
+    """Aggregate every shard of a run into one row per bin plus `all`.
+
+    Whoever calls this reads every shard itself (rank 0 after the ranks' barrier), so the statistics
+    never sync across processes: a torchmetrics sync would count each rank's copy once more.
+    """
     metrics = [m for m in config.per_image_metrics if m not in unavailable]
-    means: dict[str, dict[str, SampleMean]] = defaultdict(lambda: {m: SampleMean() for m in metrics})
+    means: dict[str, dict[str, SampleMean]] = defaultdict(lambda: {m: SampleMean(**LOCAL) for m in metrics})
     values: dict[str, dict[str, list[float]]] = defaultdict(lambda: {m: [] for m in metrics})
     with_features = "fid" not in unavailable
     real_stats: dict[str, GaussianStats] = {}  # created at the feature width found in the shards
@@ -170,8 +175,8 @@ def summarize(
                 means[target][m].update(np.asarray(column, dtype=np.float64))
                 values[target][m].extend(column)
             if with_features:
-                real_stats.setdefault(target, GaussianStats(real.shape[1])).update(real[members])
-                fake_stats.setdefault(target, GaussianStats(fake.shape[1])).update(fake[members])
+                real_stats.setdefault(target, GaussianStats(real.shape[1], **LOCAL)).update(real[members])
+                fake_stats.setdefault(target, GaussianStats(fake.shape[1], **LOCAL)).update(fake[members])
                 positions[target].extend((shard, valid[j]) for j in members)
 
     summary_rows = []

@@ -482,6 +482,48 @@ def claim_and_run_shard(
         lock.release()
 
 
+def pending_shards(
+    store: RunStore, n_samples: int, shard_size: int, ctx: EvalContext | None = None
+) -> list[tuple[int, int, int]]:
+    """(shard, first sample, end) of every shard of this run not on disk yet, ascending; with `ctx`,
+    also the shards whose saved images it asks for are missing (`shard_complete`)."""
+    done = set(store.done_shards())
+    ranges = [r for r in shard_ranges(n_samples, shard_size) if r[0] not in done]
+    if ctx is None or not ctx.save_images:
+        return ranges
+    return [r for r in shard_ranges(n_samples, shard_size) if not shard_complete(ctx, store, r[0])]
+
+
+def samples_in(shards: Sequence[tuple[int, int, int]]) -> int:
+    """How many samples the given shard ranges hold."""
+    return sum(end - start for _, start, end in shards)
+
+
+def run_shards(
+    ctx: EvalContext,
+    store: RunStore,
+    samples: Sequence[Any],
+    shards: Sequence[tuple[int, int, int]],
+    on_shard: Callable[[int], Any] | None = None,
+) -> None:
+    """Score and write the given shards (a rank's share, or every pending one); `on_shard(n)` after each.
+
+    Each shard is claimed under its lock: the shards given here are this process's own (one process,
+    or a rank's deterministic share), so the lock only matters when another command evaluates the same
+    run at the same time; its shards are taken last, waiting for their lock, and skipped once done."""
+    busy = []
+    for shard, start, end in shards:
+        if claim_and_run_shard(ctx, store, shard, samples[start:end], start, wait=False):
+            if on_shard is not None:
+                on_shard(end - start)
+        else:
+            busy.append((shard, start, end))
+    for shard, start, end in busy:
+        claim_and_run_shard(ctx, store, shard, samples[start:end], start, wait=True)
+        if on_shard is not None:
+            on_shard(end - start)
+
+
 def check_shards(ctx: EvalContext, store: RunStore, samples: Sequence[Any]) -> None:
     """Every shard on disk holds exactly its samples, read from the files this run recorded."""
     ranges = shard_ranges(len(samples), ctx.shard_size)
@@ -502,30 +544,29 @@ def check_shards(ctx: EvalContext, store: RunStore, samples: Sequence[Any]) -> N
                 )
 
 
-def run(ctx: EvalContext, store: RunStore, samples: Sequence[Any]) -> Summary:
-    """Process every shard not yet on disk, then check and aggregate all shards into the summary."""
-    ranges = shard_ranges(len(samples), ctx.shard_size)
-    pending = [r for r in ranges if not shard_complete(ctx, store, r[0])]
-    already = len(samples) - sum(end - start for _, start, end in pending)
-    bar = tqdm(
-        total=len(samples), initial=already, desc=f"eval {ctx.model_name}", unit="sample", disable=not ctx.progress
-    )
-    try:
-        busy = []  # shards another process is computing: taken last, waiting for their lock
-        for shard, start, end in pending:
-            if claim_and_run_shard(ctx, store, shard, samples[start:end], start, wait=False):
-                bar.update(end - start)
-            else:
-                busy.append((shard, start, end))
-        for shard, start, end in busy:
-            claim_and_run_shard(ctx, store, shard, samples[start:end], start, wait=True)
-            bar.update(end - start)
-    finally:
-        bar.close()
+def aggregate(ctx: EvalContext, store: RunStore, samples: Sequence[Any]) -> Summary:
+    """Every shard on disk, checked -> the per-bin summary (also written to summary.json)."""
     check_shards(ctx, store, samples)
     summary = summarize(store, ctx.suite.config, ctx.ratio_bins, ctx.suite.unavailable)
     store.write_json("summary.json", summary.to_json())
     return summary
+
+
+def run(ctx: EvalContext, store: RunStore, samples: Sequence[Any]) -> Summary:
+    """Process every shard not yet on disk, then check and aggregate all shards into the summary."""
+    pending = pending_shards(store, len(samples), ctx.shard_size, ctx)
+    bar = tqdm(
+        total=len(samples),
+        initial=len(samples) - samples_in(pending),
+        desc=f"eval {ctx.model_name}",
+        unit="sample",
+        disable=not ctx.progress,
+    )
+    try:
+        run_shards(ctx, store, samples, pending, bar.update)
+    finally:
+        bar.close()
+    return aggregate(ctx, store, samples)
 
 
 def plain(value: Any) -> Any:
@@ -600,22 +641,29 @@ class EvalOutcome:
     efficiency: dict[str, float | None] | None
 
 
-def evaluate_context(
+def open_run(
     ctx: EvalContext,
     results_root: str | Any,
     data_name: str,
     resolved_config: Mapping[str, Any],
     weights_sha256: str | None = None,
-    efficiency: str | bool = "auto",
-) -> EvalOutcome:
-    """Hash the inputs, open (or resume) the run directory for `ctx`, score every pending shard,
-    check and aggregate them."""
+    join: bool = False,
+) -> tuple[RunStore, list[Any]]:
+    """Hash the inputs and open (or reopen, to resume) the run directory of `ctx`; returns (store, samples).
+
+    `join`: the run directory must exist already (ranks other than 0 join the run rank 0 opened); a
+    rank whose inputs hash to another run, e.g. other file contents on its machine, is refused."""
     samples = list(ctx.protocol.samples(ctx.image_ids))
     ctx.manifest = build_manifest(ctx, samples)
     key = run_key(ctx, data_name, ctx.batch_size)
     lineage = run_lineage(ctx, key)
     path = RunStore.for_key(results_root, key)
-    if not (path / RUN_FILE).exists():
+    if join and not (path / RUN_FILE).exists():
+        raise InputChangedError(
+            f"{path}: this rank's inputs hash to a run that rank 0 did not open; every rank must read the "
+            "same files (paths.results and the data on a shared file system)"
+        )
+    if not join and not (path / RUN_FILE).exists():
         refuse_changed_inputs(ctx, lineage, path.parent.parent)
     extra = {
         "weights_sha256": weights_sha256,
@@ -628,14 +676,33 @@ def evaluate_context(
     store = RunStore.open(results_root, key, resolved_config, extra)
     if store.read_json("manifest.json") is None:
         store.write_json("manifest.json", ctx.manifest.to_json())
-    summary = run(ctx, store, samples)
-    measured = None
-    wanted = isinstance(ctx.model, nn.Module) if efficiency == "auto" else bool(efficiency)
-    if wanted:
-        measured = store.read_json("efficiency.json")
-        if measured is None:
-            from inpaintbench.metrics.efficiency import measure
+    return store, samples
 
-            measured = measure(ctx.model)
-            store.write_json("efficiency.json", measured)
-    return EvalOutcome(summary, store, measured)
+
+def efficiency_of(ctx: EvalContext, store: RunStore, efficiency: str | bool = "auto") -> dict[str, float | None] | None:
+    """Params/GFLOPs/latency of the model, measured once per run directory (learned models by default)."""
+    wanted = isinstance(ctx.model, nn.Module) if efficiency == "auto" else bool(efficiency)
+    if not wanted:
+        return None
+    measured = store.read_json("efficiency.json")
+    if measured is None:
+        from inpaintbench.metrics.efficiency import measure
+
+        measured = measure(ctx.model)
+        store.write_json("efficiency.json", measured)
+    return measured
+
+
+def evaluate_context(
+    ctx: EvalContext,
+    results_root: str | Any,
+    data_name: str,
+    resolved_config: Mapping[str, Any],
+    weights_sha256: str | None = None,
+    efficiency: str | bool = "auto",
+) -> EvalOutcome:
+    """Hash the inputs, open (or resume) the run directory for `ctx`, score every pending shard,
+    check and aggregate them."""
+    store, samples = open_run(ctx, results_root, data_name, resolved_config, weights_sha256)
+    summary = run(ctx, store, samples)
+    return EvalOutcome(summary, store, efficiency_of(ctx, store, efficiency))

@@ -13,7 +13,7 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Any, Protocol
 
 import numpy as np
 import torch
@@ -31,8 +31,8 @@ class SampleMean(Metric):
 
     full_state_update = False
 
-    def __init__(self) -> None:
-        super().__init__()
+    def __init__(self, **options: Any) -> None:
+        super().__init__(**options)  # torchmetrics options, e.g. sync_on_compute
         for name in ("total", "total_sq", "count", "n_exact", "n_missing"):
             self.add_state(name, default=torch.zeros((), dtype=torch.float64), dist_reduce_fx="sum")
 
@@ -54,8 +54,8 @@ class GaussianStats(Metric):
 
     full_state_update = False
 
-    def __init__(self, dims: int) -> None:
-        super().__init__()
+    def __init__(self, dims: int, **options: Any) -> None:
+        super().__init__(**options)
         self.dims = dims
         self.add_state("n", default=torch.zeros((), dtype=torch.float64), dist_reduce_fx="sum")
         self.add_state("sum", default=torch.zeros(dims, dtype=torch.float64), dist_reduce_fx="sum")

@@ -38,6 +38,12 @@ README = REPO_ROOT / "README.md"
 NOT_RUN_HERE: dict[str, str] = {
     "make test": "runs the whole default suite, this module included; CI (.ci/run) runs it",
     "make test-slow": "runs this very walkthrough, which would then call itself forever",
+    "inpaintbench eval model=lama_tiny.sample_v1 device=cuda devices=4": "needs 4 CUDA GPUs",
+    "inpaintbench eval -m model=lama_tiny weights=models/lama_tiny.sample_v1.safetensors masks=irregular,lama_thick "
+    "hydra/launcher=slurm hydra.launcher.partition=gpu "
+    "hydra.launcher.gpus_per_task=1 hydra.launcher.timeout_min=600 device=cuda devices=4": "needs a SLURM cluster "
+    "with GPUs (its composed config is tested in test_launchers.py)",
+    "inpaintbench train model=lama_fourier trainer=gpu devices=4 tag=try": "needs 4 CUDA GPUs",
 }
 
 _FENCE = re.compile(r"^```(\w+)\n(.*?)^```", re.MULTILINE | re.DOTALL)

@@ -1,0 +1,1 @@
+"""Evaluation orchestration above the metric runner: ranks over processes, GPUs and machines."""
