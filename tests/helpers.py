@@ -74,3 +74,25 @@ def quiet_trainer(tmp_path: Path, max_steps: int, **options: Any) -> L.Trainer:
         default_root_dir=str(tmp_path),
         **options,
     )
+
+
+def tiny_train_cfg(tmp_path: Path, steps: int, tag: str, *extra: str) -> Any:
+    """`train` config of pconv_unet_tiny on 96x96 sample crops, writing runs and exports under `tmp_path`."""
+    from inpaintbench.config import compose
+
+    return compose(
+        "train",
+        [
+            "model=pconv_unet_tiny",
+            "model.system.perceptual_backbone=none",
+            "data.resize=none",
+            "data.size=96",
+            "batch_size=2",
+            f"trainer.max_steps={steps}",
+            "trainer.checkpoint_every=1",
+            f"tag={tag}",
+            f"paths.train_runs={tmp_path / 'runs'}",
+            f"paths.exports={tmp_path / 'models'}",
+            *extra,
+        ],
+    )

@@ -7,10 +7,10 @@ from pathlib import Path
 
 import pytest
 import torch
+from helpers import tiny_train_cfg
 from lightning.pytorch.callbacks import Callback
 
 from inpaintbench import create_model
-from inpaintbench.config import compose
 from inpaintbench.tasks import train as train_task
 from inpaintbench.training import lightning_strategy, train
 from inpaintbench.weights import load_weights
@@ -29,23 +29,7 @@ class SaveRankWeights(Callback):
 
 
 def _cfg(tmp_path: Path, steps: int, *extra: str):
-    return compose(
-        "train",
-        [
-            "model=pconv_unet_tiny",
-            "model.system.perceptual_backbone=none",
-            "data.resize=none",
-            "data.size=96",
-            "batch_size=2",
-            f"trainer.max_steps={steps}",
-            "trainer.checkpoint_every=1",
-            "trainer.progress_every=1",
-            "tag=ddp",
-            f"paths.train_runs={tmp_path / 'runs'}",
-            f"paths.exports={tmp_path / 'models'}",
-            *extra,
-        ],
-    )
+    return tiny_train_cfg(tmp_path, steps, "ddp", "trainer.progress_every=1", *extra)
 
 
 def test_two_cpu_ranks_train_to_identical_weights_and_export_a_loadable_checkpoint(tmp_path: Path) -> None:

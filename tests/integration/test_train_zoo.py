@@ -2,8 +2,8 @@
 
 import pytest
 import yaml
+from helpers import tiny_train_cfg
 
-from inpaintbench.config import compose
 from inpaintbench.errors import InpaintbenchError
 from inpaintbench.tasks import train
 from inpaintbench.weights import load_weights, sha256_file
@@ -11,21 +11,7 @@ from inpaintbench.zoo import list_zoo, verify_entry
 
 
 def _cfg(tmp_path, steps):
-    return compose(
-        "train",
-        [
-            "model=pconv_unet_tiny",
-            "model.system.perceptual_backbone=none",
-            "data.resize=none",
-            "data.size=96",
-            "batch_size=2",
-            f"trainer.max_steps={steps}",
-            "trainer.checkpoint_every=1",
-            "tag=t",
-            f"paths.train_runs={tmp_path / 'runs'}",
-            f"paths.exports={tmp_path / 'models'}",
-        ],
-    )
+    return tiny_train_cfg(tmp_path, steps, "t")
 
 
 def test_train_resumes_and_exports_a_card_the_zoo_lists(tmp_path):
