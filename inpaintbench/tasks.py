@@ -156,6 +156,7 @@ def check_report(page: Path, csv_path: Path, screenshot: str | None) -> None:
 
 
 def _find_run(results_root: Path, model: str, protocol_id: str, data: str) -> Any:
+    from inpaintbench.report.selection import choose_runs
     from inpaintbench.results import RunRecordError, RunStore, find_runs, run_problem, slug
 
     if Path(model).joinpath("run.json").is_file():
@@ -180,12 +181,15 @@ def _find_run(results_root: Path, model: str, protocol_id: str, data: str) -> An
             f"no complete run of '{model}' on {data} / {protocol_id} under {results_root}/runs; "
             "run `inpaintbench eval` first"
         )
-    if len(runs) > 1:
-        listed = ", ".join(str(r.path) for r in runs)
-        raise InpaintbenchError(
-            f"several runs of '{model}' on {data} / {protocol_id} ({listed}); pass the run directory as a=/b="
-        )
-    return runs[0]
+    if len(runs) == 1:
+        return runs[0]
+    choice = choose_runs(runs, root=results_root)  # the run `report` shows for this model, data and protocol
+    chosen = choice.shown[0]
+    where = chosen.path.relative_to(results_root)
+    print(f"{model}: using {where} (the run `report` shows; a=/b= take a run directory to pick another)")
+    for line in choice.not_shown:
+        print(f"    {line.replace(' not shown: ', ' not used: ')}")
+    return chosen
 
 
 def compare(cfg: Any) -> Any:

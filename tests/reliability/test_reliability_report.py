@@ -76,14 +76,19 @@ def test_select_picks_a_run_and_an_unknown_selection_is_one_line(
     assert len(err.splitlines()) == 1 and "no complete run has this run-hash prefix" in err
 
 
-def test_compare_uses_only_complete_runs(results: dict[str, Path]) -> None:
+def test_compare_uses_only_complete_runs(results: dict[str, Path], capsys: pytest.CaptureFixture) -> None:
     from inpaintbench.errors import InpaintbenchError
     from inpaintbench.tasks import _find_run
 
     record = json.loads((results["full"] / "run.json").read_text())
     protocol, data = record["protocol_id"], record["data"]  # data: the folder's default label, <folder>-<hash>
-    with pytest.raises(InpaintbenchError, match="several runs"):  # full, limited and older: named, not guessed
-        _find_run(results["root"], "opencv_telea", protocol, data)
+    # full, limited and older complete runs: the one `report` shows is used, the others named with the reason
+    assert _find_run(results["root"], "opencv_telea", protocol, data).path == results["full"]
+    said = capsys.readouterr().out
+    shown = results["full"].relative_to(results["root"])
+    assert f"opencv_telea: using {shown} (the run `report` shows" in said
+    assert f"{results['limited'].name} not used: fewer samples (2 < 6" in said
+    assert f"{results['older'].name} not used: older protocol version (v0 < v1)" in said
     shutil.rmtree(results["limited"])
     shutil.rmtree(results["older"])
     assert _find_run(results["root"], "opencv_telea", protocol, data).path == results["full"]
