@@ -19,10 +19,10 @@ FAMILY_MODULES: tuple[str, ...] = (
 
 #: Modules whose import registers training systems in `systems.base.SYSTEMS`.
 SYSTEM_MODULES: tuple[str, ...] = (
-    "inpaintbench.systems.reconstruction",
-    "inpaintbench.systems.deepfill_v1",
-    "inpaintbench.systems.lama",
-    "inpaintbench.systems.rfr",
+    "inpaintbench.training.systems.reconstruction",
+    "inpaintbench.training.systems.deepfill_v1",
+    "inpaintbench.training.systems.lama",
+    "inpaintbench.training.systems.rfr",
 )
 
 

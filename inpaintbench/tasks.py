@@ -70,7 +70,7 @@ def inpaint_file(
 def evaluate(cfg: Any) -> Any:
     """Run the metric runner on a composed config (see conf/eval.yaml) in one process or over
     `devices` x `num_nodes` ranks; return the EvalOutcome (None on ranks other than 0)."""
-    from inpaintbench.bench import resolve_checkpoint
+    from inpaintbench.evaluation.bench import resolve_checkpoint
     from inpaintbench.evaluation.distributed import evaluate_config
     from inpaintbench.metrics.config import MetricConfig
     from inpaintbench.report.table import render_summary
@@ -325,8 +325,8 @@ def masks_export(
 
 def train(cfg: DictConfig) -> Any:
     """Train or resume `cfg.model` and export its generator to the zoo layout."""
-    from inpaintbench.training import reproduce_command
-    from inpaintbench.training import train as run_training
+    from inpaintbench.training.train import reproduce_command
+    from inpaintbench.training.train import train as run_training
 
     overrides = _hydra_overrides()
     command = reproduce_command(overrides) if overrides is not None else None
@@ -453,7 +453,7 @@ def bench(cfg: DictConfig) -> tuple[Path, Path]:
     exactly those runs (your other evaluations stay out of it); ends with the total wall time."""
     import time
 
-    from inpaintbench.bench import run_plan
+    from inpaintbench.evaluation.bench import run_plan
 
     started = time.perf_counter()
     stores = [outcome.store for _item, outcome in run_plan(cfg)]
@@ -469,7 +469,7 @@ def regress(cfg: DictConfig) -> None:
     exits with status 1 on drift. `rewrite_golden=true` rewrites the golden files instead."""
     import datetime as dt
 
-    from inpaintbench.regression import regress as run_regression
+    from inpaintbench.evaluation.regression import regress as run_regression
     from inpaintbench.report.leaderboard import git_commit, package_versions
 
     overrides = " ".join(o for o in _hydra_overrides() or [] if o != "rewrite_golden=true")

@@ -1,7 +1,7 @@
 """Regenerate (or `--check`) the embedded sample set under data/sample/ from its two source packages.
 
-    python -m inpaintbench.data.build_sample            # rebuild data/sample/{eval,train}/*.png + manifest.json
-    python -m inpaintbench.data.build_sample --check    # verify the committed files against the manifest
+    python -m tools.build_sample            # rebuild data/sample/{eval,train}/*.png + manifest.json
+    python -m tools.build_sample --check    # verify the committed files against the manifest
 
 Sources (real photographs whose licences allow redistribution; data/README.md has the credits):
 - the scikit-image 0.26.0 wheel (`skimage/data/`): the train pool's astronaut, rocket, coffee,
@@ -42,7 +42,7 @@ from PIL import Image, features
 from inpaintbench.data.images import decode_rgb8
 
 CROP_SIZE = 256
-SAMPLE_DIR = Path(__file__).resolve().parents[2] / "data" / "sample"
+SAMPLE_DIR = Path(__file__).resolve().parents[1] / "data" / "sample"
 MANIFEST_NAME = "manifest.json"
 SPLITS = ("eval", "train")
 
@@ -445,7 +445,7 @@ def build(out_dir: Path, roots: dict[str, Path], sources: Sequence[Source] = SOU
             (out_dir / crop.file).write_bytes(png)
             records.append(crop_record(crop, png))
     manifest = {
-        "generator": "python -m inpaintbench.data.build_sample",
+        "generator": "python -m tools.build_sample",
         "crop_size": CROP_SIZE,
         "downscale_filter": "PIL.Image.Resampling.LANCZOS",
         "built_with": {"pillow": Image.__version__, "zlib": features.version("zlib"), "numpy": np.__version__},
@@ -519,7 +519,7 @@ def check(sample_dir: Path = SAMPLE_DIR) -> list[str]:
 
 def main(argv: Sequence[str] | None = None) -> int:
     summary = (__doc__ or "").split("\n")[0]
-    parser = argparse.ArgumentParser(prog="python -m inpaintbench.data.build_sample", description=summary)
+    parser = argparse.ArgumentParser(prog="python -m tools.build_sample", description=summary)
     parser.add_argument("--check", action="store_true", help="verify the files against manifest.json, build nothing")
     parser.add_argument("--out", type=Path, default=SAMPLE_DIR, help=f"sample folder (default {SAMPLE_DIR})")
     parser.add_argument("--wallpapers", type=Path, help=f"an unpacked {WALLPAPERS} .deb (default: apt-get download)")

@@ -2,7 +2,7 @@
 
 A coarse network of plain and dilated convolutions, then a refinement network whose dilated-conv
 branch and contextual-attention branch are concatenated; global and local WGAN-GP critics train it
-(see `inpaintbench.systems.deepfill_v1`). Layer names are the official TensorFlow v1.0.0 names
+(see `inpaintbench.training.systems.deepfill_v1`). Layer names are the official TensorFlow v1.0.0 names
 (reference/deepfill_v1.md section 2), so `coarse.conv4_downsample` is TF `conv4_downsample`.
 
 Official inference conventions (TF `test.py`), applied inside `DeepFillV1.predict`:

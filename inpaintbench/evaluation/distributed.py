@@ -38,7 +38,7 @@ from tqdm import tqdm
 
 from inpaintbench.errors import InpaintbenchError
 from inpaintbench.metrics.aggregate import Summary
-from inpaintbench.metrics.runner import (
+from inpaintbench.evaluation.runner import (
     EvalContext,
     EvalOutcome,
     aggregate,
@@ -276,7 +276,7 @@ def evaluate_config(cfg: Any) -> EvalOutcome | None:
 def _evaluate_rank(ranks: Ranks | None, cfg: Any) -> Any:
     from omegaconf import OmegaConf
 
-    from inpaintbench.metrics.runner import build_context, evaluate_context
+    from inpaintbench.evaluation.runner import build_context, evaluate_context
 
     cfg = OmegaConf.create(cfg) if isinstance(cfg, dict) else cfg
     resolved = OmegaConf.to_container(cfg, resolve=True)

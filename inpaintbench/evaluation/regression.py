@@ -169,7 +169,7 @@ def metric_tolerance(tolerances: Mapping[str, float]) -> Any:
 def regress(cfg: DictConfig, provenance: str) -> int:
     """Run the plan and the checksums; compare (or, with rewrite_golden=true, rewrite). Returns an exit code."""
     from inpaintbench import list_models
-    from inpaintbench.bench import run_plan
+    from inpaintbench.evaluation.bench import run_plan
     from inpaintbench.report.leaderboard import run_rows
 
     with tempfile.TemporaryDirectory(prefix="inpaintbench-regress-") as scratch:

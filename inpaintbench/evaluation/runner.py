@@ -686,7 +686,7 @@ def efficiency_of(ctx: EvalContext, store: RunStore, efficiency: str | bool = "a
         return None
     measured = store.read_json("efficiency.json")
     if measured is None:
-        from inpaintbench.metrics.efficiency import measure
+        from inpaintbench.evaluation.efficiency import measure
 
         measured = measure(ctx.model)
         store.write_json("efficiency.json", measured)

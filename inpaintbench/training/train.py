@@ -27,7 +27,7 @@ from omegaconf import DictConfig
 
 from inpaintbench.config import to_plain
 from inpaintbench.errors import InpaintbenchError
-from inpaintbench.systems.base import SYSTEMS, InpaintingSystem
+from inpaintbench.training.systems.base import SYSTEMS, InpaintingSystem
 from inpaintbench.weights import sha256_file
 from inpaintbench.zoo import ZooEntry, card_path, export_generator
 
@@ -123,7 +123,7 @@ def train(cfg: DictConfig, command: str | None = None, callbacks: tuple[Callback
     are added to the Trainer's (tests use them to look inside spawned ranks)."""
     from omegaconf import OmegaConf
 
-    from inpaintbench.data import InpaintDataModule
+    from inpaintbench.training.datamodule import InpaintDataModule
 
     cfg = OmegaConf.create(OmegaConf.to_container(cfg, resolve=True))  # spawned ranks lack our resolvers
     quiet_lightning()

@@ -18,7 +18,7 @@ import torch
 from PIL import Image
 
 from inpaintbench.metrics import runner
-from inpaintbench.metrics.runner import InputChangedError
+from inpaintbench.evaluation.runner import InputChangedError
 
 
 @pytest.fixture(autouse=True)

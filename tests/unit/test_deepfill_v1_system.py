@@ -19,8 +19,8 @@ from inpaintbench.losses.wgan import (
     wgan_critic_loss,
     wgan_generator_loss,
 )
-from inpaintbench.systems.base import SYSTEMS
-from inpaintbench.systems.deepfill_v1 import DeepFillV1System, crop_windows, hole_windows
+from inpaintbench.training.systems.base import SYSTEMS
+from inpaintbench.training.systems.deepfill_v1 import DeepFillV1System, crop_windows, hole_windows
 
 REPO = Path(__file__).resolve().parents[2]
 SIZE = 32  # training crop of these tests (local window 16)

@@ -14,8 +14,8 @@ from torch import nn
 from torch.utils.data import DataLoader
 
 from inpaintbench import create_model
-from inpaintbench.systems import lama as lama_system
-from inpaintbench.systems.base import SYSTEMS
+from inpaintbench.training.systems import lama as lama_system
+from inpaintbench.training.systems.base import SYSTEMS
 from inpaintbench.weights import WeightsError
 
 CONF = Path(__file__).resolve().parents[2] / "conf" / "model"

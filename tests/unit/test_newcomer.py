@@ -15,12 +15,12 @@ import torch
 from omegaconf import OmegaConf
 
 from inpaintbench import cli
-from inpaintbench.bench import BenchItem, resolve_checkpoint, sample_counts
+from inpaintbench.evaluation.bench import BenchItem, resolve_checkpoint, sample_counts
 from inpaintbench.command_help import COMMAND_DOCS, render_help
 from inpaintbench.config import REPO_ROOT, compose, default_paths
 from inpaintbench.errors import InpaintbenchError
 from inpaintbench.overrides import config_groups, group_choices, is_override, prepare
-from inpaintbench.regression import Drift, summarize_drifts
+from inpaintbench.evaluation.regression import Drift, summarize_drifts
 
 ZOO_NAME = "pconv_unet_tiny.sample_v1"
 
@@ -158,7 +158,7 @@ def test_the_missing_vgg_hint_is_an_override_hydra_accepts(tmp_path: Path, monke
 def test_lightning_lines_print_once_and_without_adverts(capfd: pytest.CaptureFixture[str]) -> None:
     from lightning.pytorch.utilities.rank_zero import rank_zero_info
 
-    from inpaintbench.training import quiet_lightning
+    from inpaintbench.training.train import quiet_lightning
 
     root = logging.getLogger()
     saved_handlers, saved_level = root.handlers[:], root.level
@@ -265,7 +265,7 @@ def test_make_test_slow_selects_tests() -> None:
 
 
 def test_latency_is_the_fastest_call_and_the_load_average_is_recorded() -> None:
-    from inpaintbench.metrics.efficiency import _fastest_time, measure
+    from inpaintbench.evaluation.efficiency import _fastest_time, measure
 
     class Sleeper:
         def __init__(self) -> None:

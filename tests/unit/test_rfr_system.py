@@ -15,10 +15,10 @@ from torch.utils.data import DataLoader
 from inpaintbench.catalog import load_families
 from inpaintbench.losses.reconstruction import ReconstructionLoss
 from inpaintbench.losses.vgg import VGG16_FILE, build_perceptual_backbone
-from inpaintbench.systems.base import SYSTEMS
-from inpaintbench.systems.reconstruction import ReconstructionSystem
-from inpaintbench.systems.rfr import RFRSystem
-from inpaintbench.training import build_system
+from inpaintbench.training.systems.base import SYSTEMS
+from inpaintbench.training.systems.reconstruction import ReconstructionSystem
+from inpaintbench.training.systems.rfr import RFRSystem
+from inpaintbench.training.train import build_system
 from inpaintbench.weights import WeightsError
 
 CONF_MODEL = Path(__file__).resolve().parents[2] / "conf" / "model"

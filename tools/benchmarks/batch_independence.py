@@ -1,4 +1,4 @@
-"""Do per-sample values depend on the batch size? `python benchmarks/batch_independence.py`.
+"""Do per-sample values depend on the batch size? `python tools/benchmarks/batch_independence.py`.
 
 For every zoo checkpoint (models/*.safetensors) and the OpenCV baselines, evaluates the first
 `--limit` sample images x the irregular protocol with batch sizes 1, 8 and 16 (everything else
@@ -20,10 +20,10 @@ import numpy as np
 import torch
 
 from inpaintbench.config import compose
-from inpaintbench.metrics.runner import build_context, evaluate_context
+from inpaintbench.evaluation.runner import build_context, evaluate_context
 from inpaintbench.zoo import list_zoo
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 BATCHES = (1, 8, 16)
 
 
@@ -34,7 +34,7 @@ def _rows(store) -> list[dict]:
 def _predictions(ctx, batch: int, samples: list) -> np.ndarray:
     """Raw float predictions of the first samples, inpainted in batches of `batch`."""
     from inpaintbench.inpainter import blank_hole
-    from inpaintbench.metrics.runner import dataset_ids, load_sample
+    from inpaintbench.evaluation.runner import dataset_ids, load_sample
 
     index_of = {image_id: i for i, image_id in enumerate(dataset_ids(ctx.dataset))}
     loaded = [load_sample(ctx, s, index_of[str(s.image_id)]) for s in samples]
@@ -99,7 +99,7 @@ def render(results: list[dict], limit: int, threads: int, load: tuple[float, flo
         "",
         f"- machine: {platform.machine()}, torch {torch.__version__}, {threads} torch thread(s), load average "
         f"{load[0]:.1f} / {load[1]:.1f} / {load[2]:.1f} at start (shared machine; load does not change these values)",
-        f"- command: `python benchmarks/batch_independence.py --limit {limit} --threads {threads}`",
+        f"- command: `python tools/benchmarks/batch_independence.py --limit {limit} --threads {threads}`",
         f"- data: the first {limit} sample images x 6 irregular masks; metric backbones absent, so the rows "
         "hold SSIM, PSNR, MSE, L1 (whole, hole) and the sha256 of the 8-bit completed image",
         "- rows: per-sample shard rows identical to batch size 1 (byte for byte); completed: identical 8-bit "

@@ -8,7 +8,7 @@ mask, so the variation is the masks'), as the half-width of the 95 % bootstrap i
 of N masks, for several N. Telea is a stand-in for "a model": learned models vary less with the
 mask inside a bin, so its spread is an upper-end estimate.
 
-Run: `python -m inpaintbench.benchmarks.mask_set_size [--masks 150] [--images 4] [--size 256]`;
+Run: `python -m tools.benchmarks.mask_set_size [--masks 150] [--images 4] [--size 256]`;
 writes results/benchmarks/mask_set_size.md.
 """
 
@@ -106,7 +106,7 @@ def main() -> None:
             "|---" * (5 + len(CANDIDATE_N)) + "|",
             *lines,
             "",
-            f"Regenerate: `python -m inpaintbench.benchmarks.mask_set_size --masks {args.masks} "
+            f"Regenerate: `python -m tools.benchmarks.mask_set_size --masks {args.masks} "
             f"--images {args.images}`.",
             "",
         ]

@@ -1,4 +1,4 @@
-"""Mask rendering speed: `python -m inpaintbench.masks.bench [--out results/benchmarks/masks.md]`.
+"""Mask rendering speed: `python -m tools.benchmarks.masks [--out results/benchmarks/masks.md]`.
 
 Renders N masks per protocol and training generator on one thread and reports masks per second,
 so a change that slows the data pipeline shows up in the committed results file.

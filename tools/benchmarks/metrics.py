@@ -7,7 +7,7 @@ Random-weight backbones stand in for the real ones (timing only; no metric value
   whole, L1 hole, LPIPS, then pytorch-fid's own `InceptionV3` over the real set and the completed
   set), re-compositing and re-quantising each pass as a separate tool would after reading files.
 
-Run: `python -m inpaintbench.benchmarks.metrics [--images 32] [--batch 8] [--threads 2]`.
+Run: `python -m tools.benchmarks.metrics [--images 32] [--batch 8] [--threads 2]`.
 """
 
 from __future__ import annotations
@@ -104,7 +104,7 @@ def main() -> None:
         "",
         f"- machine: {platform.processor() or platform.machine()}, torch threads {args.threads}, "
         f"torch {torch.__version__}; {args.images} images, batch {args.batch}",
-        "- command: `python -m inpaintbench.benchmarks.metrics "
+        "- command: `python -m tools.benchmarks.metrics "
         f"--images {args.images} --batch {args.batch} --threads {args.threads}`",
         "",
         "| evaluation | seconds | images/s |",

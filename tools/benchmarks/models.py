@@ -1,7 +1,7 @@
-"""Cost of every registered model at 256x256 on this machine: `python -m inpaintbench.benchmarks.models`.
+"""Cost of every registered model at 256x256 on this machine: `python -m tools.benchmarks.models`.
 
 Parameters, GFLOPs (FlopCounterMode, a multiply-add = 2 FLOPs; FFTs are not counted), CPU images/s
-at batch 1 and 8, and peak live-tensor memory, measured by `inpaintbench.metrics.efficiency` on
+at batch 1 and 8, and peak live-tensor memory, measured by `inpaintbench.evaluation.efficiency` on
 randomly initialised weights (speed does not depend on the values). Writes a Markdown table.
 """
 
@@ -14,7 +14,7 @@ from pathlib import Path
 import torch
 
 from inpaintbench import create_model, list_models
-from inpaintbench.metrics.efficiency import measure
+from inpaintbench.evaluation.efficiency import measure
 
 
 def _fmt(value: float | None, decimals: int) -> str:
@@ -56,7 +56,7 @@ def main() -> None:
         "# Model cost at 256x256",
         "",
         f"- machine: {platform.machine()}, {args.threads} torch threads, torch {torch.__version__}",
-        f"- command: `python -m inpaintbench.benchmarks.models --threads {args.threads} --repeats {args.repeats}`",
+        f"- command: `python -m tools.benchmarks.models --threads {args.threads} --repeats {args.repeats}`",
         "- random weights; GFLOPs count a multiply-add as 2 and do not count FFTs (LaMa's spectral branch)",
         "",
     ]

@@ -11,7 +11,7 @@ and are saved at pickle protocol 2 as torch 1.8 saved them, so the unpickler mee
 Each read runs in a fresh subprocess so its peak RSS is its own; the time is the median of
 `--repeats` such reads, and the load average before and after is recorded (the machine is shared).
 
-    python -m inpaintbench.release.benchmark [--repeats 3] [--out results/benchmarks/release_load.json]
+    python -m tools.benchmarks.release [--repeats 3] [--out results/benchmarks/release_load.json]
 
 Development tool: it borrows the test builders (tests/unit/test_release_support.py).
 """

@@ -3,7 +3,7 @@
 Times `write_html_report` in this process (matplotlib and Jinja2 already imported after the first
 repeat; the first repeat is reported apart as the cold figure), with the load average beside each.
 
-Run after `make bench`: `python -m inpaintbench.benchmarks.report [--results results] [--repeats 3]`
+Run after `make bench`: `python -m tools.benchmarks.report [--results results] [--repeats 3]`
 (writes `results/benchmarks/report.md`; the page goes where `make bench` puts it, `results/local/report/`).
 """
 
@@ -49,7 +49,7 @@ def main() -> None:
         f"python {platform.python_version()}",
         f"- input: {args.results} with {len(runs)} runs, {samples} scored samples (the default benchmark: "
         "`make bench`)",
-        f"- command: `python -m inpaintbench.benchmarks.report --results {args.results} --repeats {args.repeats}`",
+        f"- command: `python -m tools.benchmarks.report --results {args.results} --repeats {args.repeats}`",
         "",
         "| figure | value |",
         "|---|---|",

@@ -45,7 +45,7 @@ from inpaintbench.losses.wgan import (
     wgan_critic_loss,
     wgan_generator_loss,
 )
-from inpaintbench.systems.base import SYSTEMS, InpaintingSystem
+from inpaintbench.training.systems.base import SYSTEMS, InpaintingSystem
 
 Box = tuple[int, int, int, int]  # top, left, height, width
 

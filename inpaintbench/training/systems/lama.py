@@ -43,7 +43,7 @@ from inpaintbench.losses.adversarial import (
     r1_penalty,
 )
 from inpaintbench.losses.hrf_perceptual import BN_MODES, NONE, HRFPerceptualLoss, build_hrf_backbone
-from inpaintbench.systems.base import SYSTEMS, InpaintingSystem
+from inpaintbench.training.systems.base import SYSTEMS, InpaintingSystem
 
 HRF_PREFIX = "hrf_loss."
 

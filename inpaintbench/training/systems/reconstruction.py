@@ -52,7 +52,7 @@ from torch.nn.modules.batchnorm import _BatchNorm
 from inpaintbench.archs.layers.partial_conv import PartialConv2d
 from inpaintbench.losses.reconstruction import ReconstructionLoss
 from inpaintbench.losses.vgg import PERCEPTUAL_BACKBONES, build_perceptual_backbone
-from inpaintbench.systems.base import SYSTEMS, InpaintingSystem
+from inpaintbench.training.systems.base import SYSTEMS, InpaintingSystem
 
 __all__ = ["ReconstructionSystem", "adam_param_groups", "weights_parametrisation"]
 

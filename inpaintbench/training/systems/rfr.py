@@ -28,8 +28,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from inpaintbench.systems.base import SYSTEMS
-from inpaintbench.systems.reconstruction import ReconstructionSystem
+from inpaintbench.training.systems.base import SYSTEMS
+from inpaintbench.training.systems.reconstruction import ReconstructionSystem
 
 __all__ = ["RFRSystem"]
 
