@@ -33,4 +33,3 @@ __all__ = [
     "rgb8_to_tensor",
     "skip_errors_collate",
 ]
-

@@ -37,7 +37,6 @@ from typing import Any
 from tqdm import tqdm
 
 from inpaintbench.errors import InpaintbenchError
-from inpaintbench.metrics.aggregate import Summary
 from inpaintbench.evaluation.runner import (
     EvalContext,
     EvalOutcome,
@@ -48,6 +47,7 @@ from inpaintbench.evaluation.runner import (
     run_shards,
     samples_in,
 )
+from inpaintbench.metrics.aggregate import Summary
 from inpaintbench.registry import UnknownNameError
 from inpaintbench.results import RunStore
 

@@ -15,10 +15,10 @@ import pytest
 import torch
 
 from inpaintbench import create_model
+from inpaintbench.evaluation.runner import EvalContext, evaluate_context
 from inpaintbench.metrics.backbones import BackboneUnavailableError
 from inpaintbench.metrics.config import MetricConfig
 from inpaintbench.metrics.ids import IDSConfig, inception_discriminative_scores
-from inpaintbench.evaluation.runner import EvalContext, evaluate_context
 from inpaintbench.metrics.suite import MetricSuite
 from inpaintbench.report.compare import compare_runs
 from inpaintbench.report.leaderboard import render_csv, render_markdown, run_rows

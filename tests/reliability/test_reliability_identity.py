@@ -17,7 +17,7 @@ import reliability_kit as kit
 import torch
 from PIL import Image
 
-from inpaintbench.metrics import runner
+from inpaintbench.evaluation import runner
 from inpaintbench.evaluation.runner import InputChangedError
 
 

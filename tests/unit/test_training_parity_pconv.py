@@ -14,7 +14,11 @@ import pytest
 import torch
 
 from inpaintbench.archs.layers.partial_conv import PartialConv2d
-from inpaintbench.training.systems.reconstruction import ReconstructionSystem, adam_param_groups, weights_parametrisation
+from inpaintbench.training.systems.reconstruction import (
+    ReconstructionSystem,
+    adam_param_groups,
+    weights_parametrisation,
+)
 
 FIXTURE = json.loads((Path(__file__).parents[1] / "fixtures" / "training_parity" / "pconv_port.json").read_text())
 TERMS = {"valid": "valid", "hole": "hole", "perceptual": "prc", "style": "style", "tv": "tv"}

@@ -33,8 +33,8 @@ def _rows(store) -> list[dict]:
 
 def _predictions(ctx, batch: int, samples: list) -> np.ndarray:
     """Raw float predictions of the first samples, inpainted in batches of `batch`."""
-    from inpaintbench.inpainter import blank_hole
     from inpaintbench.evaluation.runner import dataset_ids, load_sample
+    from inpaintbench.inpainter import blank_hole
 
     index_of = {image_id: i for i, image_id in enumerate(dataset_ids(ctx.dataset))}
     loaded = [load_sample(ctx, s, index_of[str(s.image_id)]) for s in samples]

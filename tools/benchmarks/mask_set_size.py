@@ -106,8 +106,7 @@ def main() -> None:
             "|---" * (5 + len(CANDIDATE_N)) + "|",
             *lines,
             "",
-            f"Regenerate: `python -m tools.benchmarks.mask_set_size --masks {args.masks} "
-            f"--images {args.images}`.",
+            f"Regenerate: `python -m tools.benchmarks.mask_set_size --masks {args.masks} --images {args.images}`.",
             "",
         ]
     )
