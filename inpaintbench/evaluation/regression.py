@@ -9,7 +9,6 @@ saying how and when they were made. Only `inpaintbench regress rewrite_golden=tr
 from __future__ import annotations
 
 import csv
-import io
 import math
 import tempfile
 from collections.abc import Iterable, Mapping, Sequence
@@ -21,6 +20,7 @@ import torch
 from omegaconf import DictConfig, OmegaConf
 
 from inpaintbench.errors import InpaintbenchError
+from inpaintbench.io.csvtext import csv_text
 from inpaintbench.results import atomic_write_text
 
 METRIC_FIELDS = ["model", "protocol_id", "bin", "metric", "value", "n"]
@@ -119,13 +119,8 @@ def read_csv(path: Path) -> list[dict[str, str]]:
 
 
 def write_csv(path: Path, rows: Sequence[Mapping[str, Any]], fields: Sequence[str]) -> None:
-    buffer = io.StringIO()
-    writer = csv.DictWriter(buffer, fieldnames=list(fields), lineterminator="\n")
-    writer.writeheader()
-    for row in rows:
-        writer.writerow({f: (repr(row[f]) if isinstance(row[f], float) else row[f]) for f in fields})
     path.parent.mkdir(parents=True, exist_ok=True)
-    atomic_write_text(path, buffer.getvalue())
+    atomic_write_text(path, csv_text(rows, fields))
 
 
 def render_drifts(drifts: Sequence[Drift]) -> str:

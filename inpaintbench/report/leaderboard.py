@@ -11,9 +11,7 @@ table; every run not shown (incomplete, damaged, superseded) listed with the rea
 
 from __future__ import annotations
 
-import csv
 import datetime as _dt
-import io
 import os
 import platform
 import subprocess
@@ -23,6 +21,7 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
+from inpaintbench.io.csvtext import csv_text
 from inpaintbench.metrics.aggregate import ALL, Summary
 from inpaintbench.metrics.config import METRIC_COLUMNS
 from inpaintbench.report.selection import RunChoice, choose_runs
@@ -113,21 +112,8 @@ def gather(
     return [row for store in choice.shown for row in run_rows(store)], choice.not_shown
 
 
-def _csv_value(value: Any) -> str:
-    if value is None:
-        return ""
-    if isinstance(value, float):
-        return repr(value)
-    return str(value)
-
-
 def render_csv(rows: Iterable[Mapping[str, Any]]) -> str:
-    buffer = io.StringIO()
-    writer = csv.DictWriter(buffer, fieldnames=CSV_FIELDS, lineterminator="\n")
-    writer.writeheader()
-    for row in rows:
-        writer.writerow({k: _csv_value(row.get(k)) for k in CSV_FIELDS})
-    return buffer.getvalue()
+    return csv_text(rows, CSV_FIELDS)
 
 
 def _fmt(metric: str, row: Mapping[str, Any]) -> str:

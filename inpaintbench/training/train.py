@@ -27,8 +27,8 @@ from omegaconf import DictConfig
 
 from inpaintbench.config import to_plain
 from inpaintbench.errors import InpaintbenchError
+from inpaintbench.io.hashing import sha256_file
 from inpaintbench.training.systems.base import SYSTEMS, InpaintingSystem
-from inpaintbench.weights import sha256_file
 from inpaintbench.zoo import ZooEntry, card_path, export_generator
 
 
