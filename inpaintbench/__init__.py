@@ -37,7 +37,7 @@ def list_models(pattern: str = "*") -> list[str]:
 
 
 def evaluate(cfg: Any) -> Any:
-    """Run the metric runner on a composed config; see `inpaintbench.tasks.evaluate`."""
-    from inpaintbench.tasks import evaluate as _evaluate
+    """Run the metric runner on a composed config; see `inpaintbench.evaluation.evaluate.evaluate`."""
+    from inpaintbench.evaluation.evaluate import evaluate as _evaluate
 
     return _evaluate(cfg)

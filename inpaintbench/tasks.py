@@ -36,8 +36,8 @@ def inpaint_file(
     """Inpaint one image with one mask file and save the 8-bit composite as PNG."""
     from PIL import Image
 
-    from inpaintbench import create_model, load_weights
     from inpaintbench.data import read_image
+    from inpaintbench.evaluation.loading import load_inpainter
     from inpaintbench.inpainter import blank_hole, complete, to_uint8
     from inpaintbench.masks import read_mask
 
@@ -48,13 +48,7 @@ def inpaint_file(
             f"{mask}: mask is {hole.shape[1]}x{hole.shape[0]}, image {image} is {picture.shape[-1]}x{picture.shape[-2]}"
         )
     hole_t = torch.from_numpy(hole.astype(np.float32))[None, None]
-    inpainter = create_model(model, **(model_args or {}))
-    if isinstance(inpainter, torch.nn.Module):
-        if weights:
-            load_weights(inpainter, weights)
-        inpainter.eval().to(device)
-    elif weights:
-        raise InpaintbenchError(f"model '{model}' is not learned and takes no weights ({weights})")
+    inpainter, _ = load_inpainter(model, model_args, weights or None, device)
     pred = inpainter.inpaint(blank_hole(picture, hole_t).to(device), hole_t.to(device)).cpu()
     result = complete(picture, hole_t, pred)
     out = Path(out)
@@ -68,32 +62,10 @@ def inpaint_file(
 
 
 def evaluate(cfg: Any) -> Any:
-    """Run the metric runner on a composed config (see conf/eval.yaml) in one process or over
-    `devices` x `num_nodes` ranks; return the EvalOutcome (None on ranks other than 0)."""
-    from inpaintbench.evaluation.bench import resolve_checkpoint
-    from inpaintbench.evaluation.distributed import evaluate_config
-    from inpaintbench.metrics.config import MetricConfig
-    from inpaintbench.report.table import render_summary
+    """`inpaintbench eval`: see `inpaintbench.evaluation.evaluate.evaluate`."""
+    from inpaintbench.evaluation.evaluate import evaluate as run_evaluation
 
-    cfg = with_data_label(resolve_checkpoint(cfg))
-    outcome = evaluate_config(cfg)
-    if outcome is not None and cfg.get("print_table", True):
-        record = outcome.store.record()
-        lpips_nets = MetricConfig.from_cfg(OmegaConf.to_container(cfg.metrics, resolve=True)).lpips_nets
-        print(f"{record['model']} on {cfg.data.name} / {record['protocol_id']} -> {outcome.store.path}")
-        print(render_summary(outcome.summary, lpips_nets))
-    return outcome
-
-
-def with_data_label(cfg: Any) -> Any:
-    """`data.name: null` (folder datasets) -> `<folder>-<content hash>`, so two folders never share a label."""
-    if cfg.data.get("name"):
-        return cfg
-    from omegaconf import OmegaConf
-
-    from inpaintbench.data import build_dataset
-
-    return OmegaConf.merge(cfg, {"data": {"name": build_dataset(cfg.data).label()}})
+    return run_evaluation(cfg)
 
 
 def report(cfg: Any, stores: list[Any] | None = None) -> tuple[Path, Path]:
@@ -194,8 +166,8 @@ def _find_run(results_root: Path, model: str, protocol_id: str, data: str) -> An
 
 def compare(cfg: Any) -> Any:
     """Paired bootstrap of model `cfg.a` against `cfg.b` (model names or run directories)."""
-    from omegaconf import OmegaConf
 
+    from inpaintbench.evaluation.evaluate import with_data_label
     from inpaintbench.masks import RATIO_BINS, get_protocol
     from inpaintbench.metrics.config import MetricConfig
     from inpaintbench.report.compare import compare_runs, comparison_json, render_comparison, save_comparison
@@ -424,12 +396,14 @@ def weights_fetch(name: str, cache_dir: str | Path | None = None) -> Path:
 
 def weights_convert(model: str, file: str | Path, out: str | Path | None = None) -> Path:
     """Official release file -> `.safetensors` in our layout + card (source sha256, layout, licence)."""
-    from inpaintbench import create_model
+    from inpaintbench.evaluation.loading import load_inpainter
     from inpaintbench.release.convert import convert_release
 
-    inpainter = create_model(model)
-    if not isinstance(inpainter, torch.nn.Module):
-        raise InpaintbenchError(f"model '{model}' is not learned and has no weights to convert")
+    def learned_only(learned: bool) -> None:
+        if not learned:
+            raise InpaintbenchError(f"model '{model}' is not learned and has no weights to convert")
+
+    inpainter, _ = load_inpainter(model, check=learned_only)
     target, card = convert_release(inpainter, model, file, out)
     print(f"wrote {target} (sha256 {card['sha256'][:12]}, layout {card['layout']}, from {Path(file).name})")
     return target

@@ -118,7 +118,7 @@ def sample_counts(cfg: DictConfig, items: list[BenchItem]) -> list[int]:
 def run_plan(cfg: DictConfig) -> Iterator[tuple[BenchItem, Any]]:
     """Evaluate every item (resuming finished runs for free); yields (item, EvalOutcome). With
     `cfg.progress`, one bar over all items' samples shows where the plan is and its ETA."""
-    from inpaintbench import tasks
+    from inpaintbench.evaluation.evaluate import evaluate
 
     items = plan(cfg)
     counts = sample_counts(cfg, items)
@@ -128,6 +128,6 @@ def run_plan(cfg: DictConfig) -> Iterator[tuple[BenchItem, Any]]:
             bar.set_description(f"[{index}/{len(items)}] {item.name} / {item.protocol}")
             item_cfg = eval_config(cfg, item)
             item_cfg.progress = False  # the overall bar replaces the per-run bars
-            outcome = tasks.evaluate(item_cfg)
+            outcome = evaluate(item_cfg)
             bar.update(count)
             yield item, outcome

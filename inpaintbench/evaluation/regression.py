@@ -61,8 +61,8 @@ def count_rows(rows: Iterable[Mapping[str, Any]]) -> list[dict[str, Any]]:
 @torch.no_grad()
 def forward_checksums(arch_names: Sequence[str], seed: int, size: int) -> list[dict[str, Any]]:
     """Seeded init + fixed input (a smooth image with a centred hole) -> output statistics per arch."""
-    from inpaintbench import create_model
     from inpaintbench.catalog import load_families
+    from inpaintbench.evaluation.loading import load_inpainter
 
     load_families()  # imports may draw random numbers; do them before seeding
     rows = []
@@ -72,7 +72,7 @@ def forward_checksums(arch_names: Sequence[str], seed: int, size: int) -> list[d
     mask[..., size // 4 : 3 * size // 4, size // 4 : 3 * size // 4] = 1.0
     for name in arch_names:
         torch.manual_seed(seed)
-        model = create_model(name).eval()
+        model, _ = load_inpainter(name)
         pred = model.inpaint(image, mask).double()
         for statistic, value in (
             ("mean", pred.mean()),

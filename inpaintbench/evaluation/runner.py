@@ -580,9 +580,9 @@ def build_context(cfg: Any, suite: MetricSuite | None = None) -> tuple[EvalConte
     Every setting is checked first (`settings.eval_settings`), so a bad value costs no work."""
     from omegaconf import OmegaConf
 
-    from inpaintbench import create_model, load_weights
     from inpaintbench.config import to_plain
     from inpaintbench.data import build_dataset
+    from inpaintbench.evaluation.loading import load_inpainter
     from inpaintbench.masks import RATIO_BINS, get_protocol, hole_ratio, ratio_bin
     from inpaintbench.metrics.config import MetricConfig
     from inpaintbench.metrics.settings import check_weights, eval_settings
@@ -591,13 +591,13 @@ def build_context(cfg: Any, suite: MetricSuite | None = None) -> tuple[EvalConte
     device = settings.device
     args = to_plain(cfg.model.get("args")) or {}
     torch.manual_seed(settings.seed)  # an untrained model's random init is reproducible too
-    model = create_model(cfg.model.name, **args)
-    check_weights(settings, str(cfg.model.name), isinstance(model, nn.Module))
-    weights_sha = None
-    if settings.weights is not None and not settings.untrained:
-        weights_sha = load_weights(model, settings.weights)
-    if isinstance(model, nn.Module):
-        model = model.eval().to(device)
+    model, weights_sha = load_inpainter(
+        cfg.model.name,
+        args,
+        None if settings.untrained else settings.weights,
+        device,
+        check=lambda learned: check_weights(settings, str(cfg.model.name), learned),
+    )
     dataset = build_dataset(cfg.data)
     image_ids = dataset_ids(dataset)
     if settings.limit is not None:

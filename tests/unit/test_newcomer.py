@@ -350,7 +350,7 @@ def test_every_inpainter_answers_eval_to_inpaint(name: str) -> None:
 
 
 def test_folder_label_follows_the_folder_name_and_its_bytes(tmp_path: Path) -> None:
-    from inpaintbench.tasks import with_data_label
+    from inpaintbench.evaluation.evaluate import with_data_label
 
     sample = sorted((REPO_ROOT / "data" / "sample" / "eval").glob("*.png"))
     for folder, files in (("holiday", sample[:2]), ("garden", sample[2:4]), ("garden_copy", sample[2:4])):
