@@ -50,11 +50,6 @@ def check_batch(image: Tensor, mask: Tensor) -> None:
         raise TypeError("image and mask must be floating point tensors")
 
 
-def binarize_mask(mask: Tensor, threshold: float = 0.5) -> Tensor:
-    """The pipeline's single binarisation: values above `threshold` become holes (1)."""
-    return (mask > threshold).to(torch.float32)
-
-
 def blank_hole(image: Tensor, mask: Tensor) -> Tensor:
     """`image * (1 - mask)`: what the harness passes to every inpainter, so no model, learned or
     classical, ever sees the pixels it must predict (OpenCV reads pixels under a hole that touches

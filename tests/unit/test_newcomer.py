@@ -180,7 +180,7 @@ def test_every_default_output_is_git_ignored() -> None:
         pytest.skip("not a git checkout")
     paths = default_paths()
     written = [
-        f"{paths.runs}/opencv_ns/x/run.json",
+        f"{paths.results}/runs/opencv_ns/x/run.json",  # results.RunStore writes runs under <results>/runs
         f"{paths.leaderboard}/leaderboard.md",
         f"{paths.results}/cache/features/x.npy",
         f"{paths.exports}/pconv_unet_tiny.try.safetensors",
