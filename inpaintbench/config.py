@@ -45,3 +45,13 @@ def to_plain(node: Any) -> Any:
     if isinstance(node, DictConfig) or OmegaConf.is_list(node):
         return OmegaConf.to_container(node, resolve=True)
     return node
+
+
+def hydra_overrides() -> list[str] | None:
+    """The overrides of the running Hydra job (recorded in model cards), or None outside Hydra."""
+    try:
+        from hydra.core.hydra_config import HydraConfig
+
+        return list(HydraConfig.get().overrides.task)
+    except ValueError:
+        return None

@@ -10,8 +10,6 @@ import logging
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-import torch
 from omegaconf import DictConfig, OmegaConf
 
 from inpaintbench.errors import InpaintbenchError
@@ -34,28 +32,9 @@ def inpaint_file(
     model_args: dict[str, Any] | None = None,
 ) -> Path:
     """Inpaint one image with one mask file and save the 8-bit composite as PNG."""
-    from PIL import Image
+    from inpaintbench.evaluation.inpaint import inpaint_file as run
 
-    from inpaintbench.data import read_image
-    from inpaintbench.evaluation.loading import load_inpainter
-    from inpaintbench.inpainter import blank_hole, complete, to_uint8
-    from inpaintbench.masks import read_mask
-
-    picture = read_image(image)[None]
-    hole = read_mask(mask, polarity=mask_polarity, threshold=mask_threshold)
-    if hole.shape != tuple(picture.shape[-2:]):
-        raise InpaintbenchError(
-            f"{mask}: mask is {hole.shape[1]}x{hole.shape[0]}, image {image} is {picture.shape[-1]}x{picture.shape[-2]}"
-        )
-    hole_t = torch.from_numpy(hole.astype(np.float32))[None, None]
-    inpainter, _ = load_inpainter(model, model_args, weights or None, device)
-    pred = inpainter.inpaint(blank_hole(picture, hole_t).to(device), hole_t.to(device)).cpu()
-    result = complete(picture, hole_t, pred)
-    out = Path(out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    Image.fromarray(to_uint8(result)[0].numpy()).save(out)
-    log.info("wrote %s (%d hole pixels, %.1f %% of the image)", out, int(hole.sum()), 100 * hole.mean())
-    return out
+    return run(model, image, mask, out, weights, mask_polarity, mask_threshold, device, model_args)
 
 
 # --- evaluation, leaderboard, comparison (inpaintbench.metrics / results / report) ------------------
@@ -69,99 +48,10 @@ def evaluate(cfg: Any) -> Any:
 
 
 def report(cfg: Any, stores: list[Any] | None = None) -> tuple[Path, Path]:
-    """Write leaderboard.csv, leaderboard.md and (`html=true`) report/index.html to paths.leaderboard
-    (results/local/, git-ignored): one complete run per model, dataset and protocol
-    (`report.selection`) among every run under paths.results (or among `stores`, as `bench` does);
-    the others are listed."""
-    from inpaintbench.masks import RATIO_BINS
-    from inpaintbench.report.leaderboard import write_leaderboard
+    """`inpaintbench report`: see `inpaintbench.report.build.write_report`."""
+    from inpaintbench.report.build import write_report
 
-    select = cfg.get("select") or []
-    select = [select] if isinstance(select, str) else [str(s) for s in select]
-    csv_path, md_path, n_runs, not_shown = write_leaderboard(
-        str(cfg.paths.results),
-        str(cfg.paths.repo),
-        list(RATIO_BINS),
-        select,
-        out_dir=str(cfg.paths.leaderboard),
-        stores=stores,
-    )
-    print(f"{n_runs} run(s) -> {csv_path}, {md_path}")
-    for line in not_shown:
-        print(f"  not shown: {line}")
-    if cfg.get("html", True):
-        from inpaintbench.report.html import write_html_report
-
-        page = write_html_report(
-            str(cfg.paths.results),
-            str(cfg.paths.repo),
-            list(RATIO_BINS),
-            bool(cfg.get("progress", True)),
-            select,
-            out_dir=str(cfg.paths.leaderboard),
-            stores=stores,
-        )
-        print(f"html report -> {page} ({page.stat().st_size / 1e6:.1f} MB)")
-        if cfg.get("check"):
-            check_report(page, csv_path, cfg.get("screenshot"))
-    return csv_path, md_path
-
-
-def check_report(page: Path, csv_path: Path, screenshot: str | None) -> None:
-    """`report check=true`: open the page in headless Chromium, print what it found, save screenshots
-    beside the page (and the desktop one to `screenshot`); a problem found is exit status 1."""
-    import shutil
-
-    from inpaintbench.report.browser import BrowserUnavailableError, check_page, format_check
-
-    try:
-        result = check_page(page, csv_path, page.parent)
-    except BrowserUnavailableError as err:
-        raise InpaintbenchError(f"report check=true: {err}") from None
-    print("\n".join(format_check(result)))
-    if screenshot:
-        Path(screenshot).parent.mkdir(parents=True, exist_ok=True)
-        shutil.copyfile(result.screenshots[0], screenshot)
-        print(f"screenshot -> {screenshot}")
-    if result.problems:
-        raise SystemExit(1)
-
-
-def _find_run(results_root: Path, model: str, protocol_id: str, data: str) -> Any:
-    from inpaintbench.report.selection import choose_runs
-    from inpaintbench.results import RunRecordError, RunStore, find_runs, run_problem, slug
-
-    if Path(model).joinpath("run.json").is_file():
-        store = RunStore(Path(model))
-        problem = run_problem(store, store.record())
-        if problem:
-            raise InpaintbenchError(f"{store.path}: cannot compare this run: {problem}")
-        return store
-
-    def matches(store: RunStore) -> bool:
-        try:
-            record = store.record()
-        except RunRecordError:
-            return False
-        same_protocol = slug(record["protocol_id"]) == slug(protocol_id)
-        found = record["model"] == model and same_protocol and record["data"] == data
-        return found and run_problem(store, record) is None  # only complete, undamaged runs
-
-    runs = [r for r in find_runs(results_root) if matches(r)]
-    if not runs:
-        raise FileNotFoundError(
-            f"no complete run of '{model}' on {data} / {protocol_id} under {results_root}/runs; "
-            "run `inpaintbench eval` first"
-        )
-    if len(runs) == 1:
-        return runs[0]
-    choice = choose_runs(runs, root=results_root)  # the run `report` shows for this model, data and protocol
-    chosen = choice.shown[0]
-    where = chosen.path.relative_to(results_root)
-    print(f"{model}: using {where} (the run `report` shows; a=/b= take a run directory to pick another)")
-    for line in choice.not_shown:
-        print(f"    {line.replace(' not shown: ', ' not used: ')}")
-    return chosen
+    return write_report(cfg, stores)
 
 
 def compare(cfg: Any) -> Any:
@@ -171,12 +61,13 @@ def compare(cfg: Any) -> Any:
     from inpaintbench.masks import RATIO_BINS, get_protocol
     from inpaintbench.metrics.config import MetricConfig
     from inpaintbench.report.compare import compare_runs, comparison_json, render_comparison, save_comparison
+    from inpaintbench.report.selection import find_run
 
     results = Path(str(cfg.paths.results))
     cfg = with_data_label(cfg)
     protocol_id = str(get_protocol(cfg.masks).protocol_id)
-    run_a = _find_run(results, str(cfg.a), protocol_id, str(cfg.data.name))
-    run_b = _find_run(results, str(cfg.b), protocol_id, str(cfg.data.name))
+    run_a = find_run(results, str(cfg.a), protocol_id, str(cfg.data.name))
+    run_b = find_run(results, str(cfg.b), protocol_id, str(cfg.data.name))
     config = MetricConfig.from_cfg(OmegaConf.to_container(cfg.metrics, resolve=True))
     rows = compare_runs(run_a, run_b, config, list(RATIO_BINS))
     print(render_comparison(str(cfg.a), str(cfg.b), rows))
@@ -297,10 +188,11 @@ def masks_export(
 
 def train(cfg: DictConfig) -> Any:
     """Train or resume `cfg.model` and export its generator to the zoo layout."""
+    from inpaintbench.config import hydra_overrides
     from inpaintbench.training.train import reproduce_command
     from inpaintbench.training.train import train as run_training
 
-    overrides = _hydra_overrides()
+    overrides = hydra_overrides()
     command = reproduce_command(overrides) if overrides is not None else None
     entry = run_training(cfg, command=command)
     if entry is not None:
@@ -409,16 +301,6 @@ def weights_convert(model: str, file: str | Path, out: str | Path | None = None)
     return target
 
 
-def _hydra_overrides() -> list[str] | None:
-    """The overrides of the running Hydra job (recorded in model cards), or None outside Hydra."""
-    try:
-        from hydra.core.hydra_config import HydraConfig
-
-        return list(HydraConfig.get().overrides.task)
-    except ValueError:
-        return None
-
-
 # --- default benchmark and CI regression -----------------------------------------------------------
 
 
@@ -441,20 +323,10 @@ def bench(cfg: DictConfig) -> tuple[Path, Path]:
 def regress(cfg: DictConfig) -> None:
     """Compare a fixed small evaluation and the tiny models' forward passes with results/golden;
     exits with status 1 on drift. `rewrite_golden=true` rewrites the golden files instead."""
-    import datetime as dt
-
+    from inpaintbench.config import hydra_overrides
+    from inpaintbench.evaluation.regression import golden_provenance
     from inpaintbench.evaluation.regression import regress as run_regression
-    from inpaintbench.report.leaderboard import git_commit, package_versions
 
-    overrides = " ".join(o for o in _hydra_overrides() or [] if o != "rewrite_golden=true")
-    versions = ", ".join(f"{k} {v}" for k, v in package_versions().items())
-    provenance = (
-        "# Golden regression results\n\n"
-        f"Written by `inpaintbench regress rewrite_golden=true {overrides}`"
-        f" on {dt.datetime.now(dt.UTC):%Y-%m-%d %H:%M} UTC at commit {git_commit(cfg.paths.repo)}.\n\n"
-        f"Packages: {versions}.\n\nCompared by `inpaintbench regress` (run by `make test`) with the "
-        "tolerances of conf/regress.yaml.\n"
-    )
-    code = run_regression(cfg, provenance)
+    code = run_regression(cfg, golden_provenance(str(cfg.paths.repo), hydra_overrides() or []))
     if code:
         raise SystemExit(code)

@@ -161,6 +161,23 @@ def metric_tolerance(tolerances: Mapping[str, float]) -> Any:
     return tolerance
 
 
+def golden_provenance(repo: str, overrides: Sequence[str]) -> str:
+    """The README written beside rewritten golden files: the command, when, at which commit, with which packages."""
+    import datetime as dt
+
+    from inpaintbench.report.leaderboard import git_commit, package_versions
+
+    command = " ".join(o for o in overrides if o != "rewrite_golden=true")
+    versions = ", ".join(f"{k} {v}" for k, v in package_versions().items())
+    return (
+        "# Golden regression results\n\n"
+        f"Written by `inpaintbench regress rewrite_golden=true {command}`"
+        f" on {dt.datetime.now(dt.UTC):%Y-%m-%d %H:%M} UTC at commit {git_commit(repo)}.\n\n"
+        f"Packages: {versions}.\n\nCompared by `inpaintbench regress` (run by `make test`) with the "
+        "tolerances of conf/regress.yaml.\n"
+    )
+
+
 def regress(cfg: DictConfig, provenance: str) -> int:
     """Run the plan and the checksums; compare (or, with rewrite_golden=true, rewrite). Returns an exit code."""
     from inpaintbench import list_models
