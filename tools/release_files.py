@@ -1,7 +1,7 @@
 """Builders for release-layout files, written the way the official code wrote them.
 
 No real weights: tensors take the exact official names and shapes from the `*_keys.tsv` lists
-(tests/fixtures/keys/, read by `helpers.official_keys`) and values from a seeded generator. To keep
+(tests/fixtures/keys/, read by `official_keys`) and values from a seeded generator. To keep
 files small, every tensor is a view into one shared random buffer at its own offset: values differ
 per key, `torch.save` stores the buffer once. Foreign classes (OmegaConf, Lightning) are stand-ins
 with the real `__module__`/`__qualname__`, installed in `sys.modules` only while pickling.
@@ -20,19 +20,44 @@ import types
 import typing
 from collections import OrderedDict
 from collections.abc import Iterator
+from functools import cache
 from pathlib import Path
+from types import MappingProxyType
 
 import numpy as np
 import torch
-from helpers import official_keys
 
 from inpaintbench.release.tensorbundle import TABLE_MAGIC, masked_crc32c
 
-TF_FIXTURE = Path(__file__).resolve().parents[1] / "fixtures" / "tensorflow_checkpoint"
+FIXTURES = Path(__file__).resolve().parents[1] / "tests" / "fixtures"
+TF_FIXTURE = FIXTURES / "tensorflow_checkpoint"
+
+
+#: One copy of each shared/reference/<name>_keys.tsv: the exact official state-dict keys and shapes.
+KEYS_DIR = FIXTURES / "keys"
+
+
+@cache
+def _read_keys(name: str) -> MappingProxyType[str, tuple[int, ...]]:
+    path = KEYS_DIR / f"{name}_keys.tsv"
+    header, *rows = path.read_text().splitlines()
+    assert header == "key\tshape", f"{path}: unexpected header {header!r}"
+    keys = {}
+    for row in rows:
+        key, shape = row.split("\t")
+        dims = shape.strip().strip("[]")
+        keys[key] = tuple(int(d) for d in dims.split(",")) if dims else ()
+    return MappingProxyType(keys)
+
+
+def official_keys(name: str) -> dict[str, tuple[int, ...]]:
+    """key -> shape of tests/fixtures/keys/<name>_keys.tsv, in file order (deepfill_v1, lama_big,
+    lama_discriminator, lama_fourier, pconv, rfrnet); `()` for scalars. A fresh dict per call."""
+    return dict(_read_keys(name))
 
 
 def read_keys(name: str) -> list[tuple[str, tuple[int, ...]]]:
-    """(key, shape) rows of the official key list `name` (see `helpers.official_keys`), in file order."""
+    """(key, shape) rows of the official key list `name` (see `official_keys`), in file order."""
     return list(official_keys(name).items())
 
 

@@ -16,7 +16,6 @@ that list tiny. To exempt a new command, add its exact README text there and say
 
 from __future__ import annotations
 
-import importlib.util
 import os
 import re
 import shlex
@@ -166,11 +165,9 @@ def test_readme_python_blocks_compile() -> None:
 
 
 def _load_release_writer():
-    path = REPO_ROOT / "tests" / "unit" / "test_release_support.py"
-    spec = importlib.util.spec_from_file_location("_release_support", path)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module.write_lama_ckpt
+    from tools.release_files import write_lama_ckpt
+
+    return write_lama_ckpt
 
 
 def copy_checkout(target: Path) -> None:

@@ -12,12 +12,12 @@ from collections.abc import Iterator
 import pytest
 import torch
 import yaml
-from test_release_support import read_keys, write_pconv_release
 
 from inpaintbench.release import catalog
 from inpaintbench.release.catalog import RELEASES, Release, find_release
 from inpaintbench.release.fetch import download, fetch_release
 from inpaintbench.weights import WeightsError
+from tools.release_files import read_keys, write_pconv_release
 
 PAYLOAD = bytes(range(256)) * 4096  # 1 MiB
 

@@ -8,12 +8,12 @@ import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
-from test_release_support import TF_FIXTURE, write_deepfill_release
 
 from inpaintbench.release import read_release
 from inpaintbench.release.deepfill_tf import bgr_to_rgb, conv_kernel_to_oihw, dense_kernel_to_linear
 from inpaintbench.release.tensorbundle import masked_crc32c, open_bundle, read_tensorbundle
 from inpaintbench.weights import WeightsError
+from tools.release_files import TF_FIXTURE, write_deepfill_release
 
 
 def _expected() -> dict[str, np.ndarray]:

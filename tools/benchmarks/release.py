@@ -13,7 +13,7 @@ Each read runs in a fresh subprocess so its peak RSS is its own; the time is the
 
     python -m tools.benchmarks.release [--repeats 3] [--out results/benchmarks/release_load.json]
 
-Development tool: it borrows the test builders (tests/unit/test_release_support.py).
+Development tool: it uses the release-file builders the tests use (tools/release_files.py).
 """
 
 from __future__ import annotations
@@ -43,10 +43,9 @@ LAMA_FIXTURE = REPO / "tests" / "fixtures" / "lama_omegaconf" / "best.ckpt"
 
 
 def _support():
-    sys.path[:0] = [str(REPO / "tests" / "unit"), str(REPO / "tests")]  # the builders import tests/helpers.py
-    import test_release_support
+    from tools import release_files
 
-    return test_release_support
+    return release_files
 
 
 def _full_state(rows: list[tuple[str, tuple[int, ...]]]) -> OrderedDict[str, torch.Tensor]:
