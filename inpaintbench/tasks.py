@@ -6,36 +6,13 @@ something inspectable; printing is limited to what a user of the command needs t
 
 from __future__ import annotations
 
-import logging
 from pathlib import Path
 from typing import Any
 
 from omegaconf import DictConfig, OmegaConf
 
 from inpaintbench.errors import InpaintbenchError
-
-log = logging.getLogger(__name__)
-
-
-# --- one image -------------------------------------------------------------------------------
-
-
-def inpaint_file(
-    model: str,
-    image: str | Path,
-    mask: str | Path,
-    out: str | Path,
-    weights: str | Path | None = None,
-    mask_polarity: str = "hole_white",
-    mask_threshold: float = 0.5,
-    device: str = "cpu",
-    model_args: dict[str, Any] | None = None,
-) -> Path:
-    """Inpaint one image with one mask file and save the 8-bit composite as PNG."""
-    from inpaintbench.evaluation.inpaint import inpaint_file as run
-
-    return run(model, image, mask, out, weights, mask_polarity, mask_threshold, device, model_args)
-
+from inpaintbench.evaluation.inpaint import inpaint_file  # noqa: F401  (`inpaintbench inpaint`)
 
 # --- evaluation, leaderboard, comparison (inpaintbench.metrics / results / report) ------------------
 
