@@ -32,6 +32,15 @@ def _read_keys(name: str) -> MappingProxyType[str, tuple[int, ...]]:
     return MappingProxyType(keys)
 
 
+def model_config(name: str) -> dict[str, Any]:
+    """conf/model/<name>.yaml composed (its recipe applied) and resolved, as plain containers."""
+    from omegaconf import OmegaConf
+
+    from inpaintbench.config import compose
+
+    return OmegaConf.to_container(compose(f"model/{name}").model, resolve=True)  # type: ignore[return-value]
+
+
 def official_keys(name: str) -> dict[str, tuple[int, ...]]:
     """key -> shape of tests/fixtures/keys/<name>_keys.tsv, in file order (deepfill_v1, lama_big,
     lama_discriminator, lama_fourier, pconv, rfrnet); `()` for scalars. A fresh dict per call."""
