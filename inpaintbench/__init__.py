@@ -20,9 +20,6 @@ def create_model(name: str, **args: Any) -> Inpainter:
     The name is recorded as `model.model_name`: several names share one class (lama_big and
     lama_fourier are both `LamaInpainter`), and the release reader needs to know which one this is.
     """
-    from inpaintbench.catalog import load_families
-
-    load_families()
     model = MODELS.get(name)(**args)
     model.model_name = name
     return model
@@ -30,9 +27,6 @@ def create_model(name: str, **args: Any) -> Inpainter:
 
 def list_models(pattern: str = "*") -> list[str]:
     """Registered model names matching a glob pattern, sorted."""
-    from inpaintbench.catalog import load_families
-
-    load_families()
     return MODELS.names(pattern)
 
 

@@ -11,14 +11,13 @@ converts inside its wrapper; call sites never convert.
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from typing import Protocol, runtime_checkable
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from inpaintbench.registry import Registry
+from inpaintbench.archs.registry import MODELS  # noqa: F401  (re-exported: the registry's old home)
 
 
 @runtime_checkable
@@ -32,10 +31,6 @@ class Inpainter(Protocol):
     def eval(self) -> Inpainter: ...
 
     def to(self, device: str | torch.device) -> Inpainter: ...
-
-
-#: model name -> factory(**args) returning an Inpainter (learned models return an nn.Module).
-MODELS: Registry[Callable[..., Inpainter]] = Registry("model")
 
 
 def check_batch(image: Tensor, mask: Tensor) -> None:

@@ -62,7 +62,7 @@ def count_rows(rows: Iterable[Mapping[str, Any]]) -> list[dict[str, Any]]:
 def forward_checksums(arch_names: Sequence[str], seed: int, size: int) -> list[dict[str, Any]]:
     """Seeded init + fixed input (a smooth image with a centred hole) -> output statistics per arch."""
     from inpaintbench import create_model
-    from inpaintbench.catalog import load_families
+    from inpaintbench.archs.registry import load_families
 
     load_families()  # imports may draw random numbers; do them before seeding
     rows = []

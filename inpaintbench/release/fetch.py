@@ -19,7 +19,7 @@ from pathlib import Path
 
 from tqdm import tqdm
 
-from inpaintbench.release.catalog import Release, hub_checkpoints_dir
+from inpaintbench.release.pretrained import Release, hub_checkpoints_dir
 from inpaintbench.weights import WeightsError, sha256_file
 
 log = logging.getLogger(__name__)

@@ -18,7 +18,8 @@ from typing import Any
 from safetensors.torch import load_file as _load_safetensors
 from torch import Tensor
 
-from inpaintbench.release import layouts, safe_pickle, tensorbundle
+from inpaintbench.release import layout as layouts
+from inpaintbench.release import safe_pickle, tensorbundle
 from inpaintbench.weights import WeightsError, sha256_file
 
 _CHUNK = 1 << 20
@@ -127,15 +128,13 @@ def registered_names(model: Any) -> tuple[str, ...]:
     explicit = getattr(model, "model_name", None)
     if isinstance(explicit, str):
         return (explicit,)
-    from inpaintbench.catalog import load_families
-    from inpaintbench.inpainter import MODELS
+    from inpaintbench.archs.registry import MODELS
 
-    load_families()
     return tuple(name for name in MODELS.names() if MODELS.get(name) is type(model))
 
 
 def _family(name: str) -> str | None:
-    from inpaintbench.inpainter import MODELS
+    from inpaintbench.archs.registry import MODELS
 
     return MODELS.entry(name).meta.get("family") if name in MODELS else None
 

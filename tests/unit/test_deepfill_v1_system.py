@@ -12,7 +12,7 @@ from helpers import RepeatedSamples, quiet_trainer
 from torch import nn
 from torch.utils.data import DataLoader
 
-from inpaintbench.catalog import load_families
+from inpaintbench.archs.registry import load_families
 from inpaintbench.losses.wgan import (
     gradient_penalty,
     spatial_discounting_mask,

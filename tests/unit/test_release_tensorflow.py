@@ -10,8 +10,8 @@ import torch
 import torch.nn.functional as F
 from test_release_support import TF_FIXTURE, write_deepfill_release
 
+from inpaintbench.archs.deepfill_v1 import bgr_to_rgb, conv_kernel_to_oihw, dense_kernel_to_linear
 from inpaintbench.release import read_release
-from inpaintbench.release.deepfill_tf import bgr_to_rgb, conv_kernel_to_oihw, dense_kernel_to_linear
 from inpaintbench.release.tensorbundle import masked_crc32c, open_bundle, read_tensorbundle
 from inpaintbench.weights import WeightsError
 

@@ -11,7 +11,7 @@ from helpers import RepeatedSamples, model_config, quiet_trainer
 from torch import nn
 from torch.utils.data import DataLoader
 
-from inpaintbench.catalog import load_families
+from inpaintbench.archs.registry import load_families
 from inpaintbench.losses.reconstruction import ReconstructionLoss
 from inpaintbench.losses.vgg import VGG16_FILE, build_perceptual_backbone
 from inpaintbench.systems.base import SYSTEMS

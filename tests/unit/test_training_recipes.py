@@ -24,7 +24,7 @@ def _compose(model: str, *overrides: str):
         return hydra.compose(config_name="train", overrides=[f"model={model}", *overrides])
 
 
-@pytest.mark.parametrize("config", sorted(p.stem for p in (CONF / "model").glob("*.yaml") if not p.stem.startswith("_")))
+@pytest.mark.parametrize("config", sorted(p.stem for p in (CONF / "model").glob("*.yaml")))
 def test_recipes_carry_the_official_batch_and_schedule(config: str) -> None:
     cfg = _compose(config)
     if "system" not in cfg.model:  # classical baselines: nothing to train
