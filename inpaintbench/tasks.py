@@ -37,6 +37,7 @@ def inpaint_file(
     from PIL import Image
 
     from inpaintbench import create_model, load_weights
+    from inpaintbench.archs.registry import is_learned
     from inpaintbench.data import read_image
     from inpaintbench.inpainter import blank_hole, complete, to_uint8
     from inpaintbench.masks import read_mask
@@ -49,7 +50,7 @@ def inpaint_file(
         )
     hole_t = torch.from_numpy(hole.astype(np.float32))[None, None]
     inpainter = create_model(model, **(model_args or {}))
-    if isinstance(inpainter, torch.nn.Module):
+    if is_learned(inpainter):
         if weights:
             load_weights(inpainter, weights)
         inpainter.eval().to(device)
@@ -425,10 +426,11 @@ def weights_fetch(name: str, cache_dir: str | Path | None = None) -> Path:
 def weights_convert(model: str, file: str | Path, out: str | Path | None = None) -> Path:
     """Official release file -> `.safetensors` in our layout + card (source sha256, layout, licence)."""
     from inpaintbench import create_model
+    from inpaintbench.archs.registry import is_learned
     from inpaintbench.release.convert import convert_release
 
     inpainter = create_model(model)
-    if not isinstance(inpainter, torch.nn.Module):
+    if not is_learned(inpainter):
         raise InpaintbenchError(f"model '{model}' is not learned and has no weights to convert")
     target, card = convert_release(inpainter, model, file, out)
     print(f"wrote {target} (sha256 {card['sha256'][:12]}, layout {card['layout']}, from {Path(file).name})")

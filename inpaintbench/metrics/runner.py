@@ -32,9 +32,10 @@ from typing import Any
 import numpy as np
 import torch
 from filelock import Timeout
-from torch import Tensor, nn
+from torch import Tensor
 from tqdm import tqdm
 
+from inpaintbench.archs.registry import is_learned
 from inpaintbench.errors import InpaintbenchError
 from inpaintbench.inpainter import blank_hole, complete, to_uint8
 from inpaintbench.metrics.aggregate import Summary, summarize
@@ -140,7 +141,7 @@ def dataset_ids(dataset: Any) -> list[str]:
 def model_key(name: str, args: Mapping[str, Any], model: Any, weights_sha256: str | None) -> str:
     """Identity of the inpainter: name, args and weights (or the in-memory parameters of a module)."""
     parts: dict[str, Any] = {"name": name, "args": dict(args), "weights_sha256": weights_sha256}
-    if weights_sha256 is None and isinstance(model, nn.Module):
+    if weights_sha256 is None and is_learned(model):
         digest = hashlib.sha256()
         for key, value in sorted(model.state_dict().items()):
             digest.update(key.encode())
@@ -592,12 +593,11 @@ def build_context(cfg: Any, suite: MetricSuite | None = None) -> tuple[EvalConte
     args = to_plain(cfg.model.get("args")) or {}
     torch.manual_seed(settings.seed)  # an untrained model's random init is reproducible too
     model = create_model(cfg.model.name, **args)
-    check_weights(settings, str(cfg.model.name), isinstance(model, nn.Module))
+    check_weights(settings, str(cfg.model.name), is_learned(model))
     weights_sha = None
     if settings.weights is not None and not settings.untrained:
         weights_sha = load_weights(model, settings.weights)
-    if isinstance(model, nn.Module):
-        model = model.eval().to(device)
+    model = model.eval().to(device)  # every inpainter answers eval() and to() (inpainter.Inpainter)
     dataset = build_dataset(cfg.data)
     image_ids = dataset_ids(dataset)
     if settings.limit is not None:
@@ -681,7 +681,7 @@ def open_run(
 
 def efficiency_of(ctx: EvalContext, store: RunStore, efficiency: str | bool = "auto") -> dict[str, float | None] | None:
     """Params/GFLOPs/latency of the model, measured once per run directory (learned models by default)."""
-    wanted = isinstance(ctx.model, nn.Module) if efficiency == "auto" else bool(efficiency)
+    wanted = is_learned(ctx.model) if efficiency == "auto" else bool(efficiency)
     if not wanted:
         return None
     measured = store.read_json("efficiency.json")
