@@ -309,13 +309,13 @@ PRETRAINED: tuple[Release, ...] = register_releases(
 )
 
 
-@register_model("pconv_unet", family="pconv", paper=PAPER, size_multiple=128, size=256)
+@register_model("pconv_unet", family="pconv", paper=PAPER, size_multiple=128, params=25_779_796, size=256)
 def pconv_unet() -> PConvInpainter:
     """7 levels, the PyTorch port's layout (released Places2 checkpoint); sides multiple of 128."""
     return PConvInpainter(layer_size=7)
 
 
-@register_model("pconv_unet_512", family="pconv", paper=PAPER, size_multiple=256, size=512)
+@register_model("pconv_unet_512", family="pconv", paper=PAPER, size_multiple=256, params=32_859_732, size=512)
 def pconv_unet_512() -> PConvInpainter:
     """8 levels, the paper's 512×512 configuration; sides multiple of 256."""
     return PConvInpainter(layer_size=8)
