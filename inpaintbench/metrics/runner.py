@@ -597,7 +597,8 @@ def build_context(cfg: Any, suite: MetricSuite | None = None) -> tuple[EvalConte
     weights_sha = None
     if settings.weights is not None and not settings.untrained:
         weights_sha = load_weights(model, settings.weights)
-    model = model.eval().to(device)  # every inpainter answers eval() and to() (inpainter.Inpainter)
+    if is_learned(model):
+        model = model.eval().to(device)
     dataset = build_dataset(cfg.data)
     image_ids = dataset_ids(dataset)
     if settings.limit is not None:
