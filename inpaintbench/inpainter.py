@@ -11,14 +11,13 @@ converts inside its wrapper; call sites never convert.
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from typing import Protocol, runtime_checkable
+from typing import Any, Protocol, runtime_checkable
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from inpaintbench.registry import Registry
+from inpaintbench.model_registry import MODELS
 
 
 @runtime_checkable
@@ -32,10 +31,6 @@ class Inpainter(Protocol):
     def eval(self) -> Inpainter: ...
 
     def to(self, device: str | torch.device) -> Inpainter: ...
-
-
-#: model name -> factory(**args) returning an Inpainter (learned models return an nn.Module).
-MODELS: Registry[Callable[..., Inpainter]] = Registry("model")
 
 
 def check_batch(image: Tensor, mask: Tensor) -> None:
@@ -133,3 +128,19 @@ class LearnedInpainter(nn.Module):
     @property
     def device(self) -> torch.device:
         return next(self.parameters()).device
+
+
+def create_model(name: str, **args: Any) -> Inpainter:
+    """Build a registered inpainter by name (`pconv_unet`, `lama_big`, `opencv_telea`, ...).
+
+    The name is recorded as `model.model_name`: several names share one class (lama_big and
+    lama_fourier are both `LamaInpainter`), and the release reader needs to know which one this is.
+    """
+    model = MODELS.get(name)(**args)
+    model.model_name = name
+    return model
+
+
+def list_models(pattern: str = "*") -> list[str]:
+    """Registered model names matching a glob pattern, sorted."""
+    return MODELS.names(pattern)

@@ -20,13 +20,13 @@ CHECKPOINT_CONFIGS = ("eval",)
 
 
 def config_groups() -> list[str]:
-    """The config groups under conf/ (model, data, masks, ...)."""
-    return sorted(p.name for p in CONF_DIR.iterdir() if p.is_dir() and any(p.glob("*.yaml")))
+    """The config groups under conf/ (model, data, masks, ...); not `recipe`, which model configs select."""
+    return sorted(p.name for p in CONF_DIR.iterdir() if p.is_dir() and p.name != "recipe" and any(p.glob("*.yaml")))
 
 
 def group_choices(group: str) -> list[str]:
-    """The options of a config group: the file names of conf/<group>/*.yaml."""
-    return sorted(p.stem for p in (CONF_DIR / group).glob("*.yaml"))
+    """The options of a config group: the file names of conf/<group>/*.yaml (`_*.yaml`: shared parts)."""
+    return sorted(p.stem for p in (CONF_DIR / group).glob("*.yaml") if not p.stem.startswith("_"))
 
 
 def zoo_checkpoints(overrides: Sequence[str] = ()) -> list[str]:

@@ -209,7 +209,7 @@ def zoo(models_dir: str | Path | None = None, exports_dir: str | Path | None = N
 
 def weights_releases() -> list[dict[str, Any]]:
     """Known official releases per model and whether each is present in the torch hub cache."""
-    from inpaintbench.release.catalog import RELEASES, cached_path
+    from inpaintbench.release.pretrained import RELEASES, cached_path
 
     rows = []
     for name in RELEASES.names():
@@ -247,8 +247,8 @@ def weights_fetch(name: str, cache_dir: str | Path | None = None) -> Path:
     """Download a release with a direct URL (release id, or model name with one such release)."""
     from inpaintbench.metrics.backbones import BACKBONES, fetch_weight_file
     from inpaintbench.registry import UnknownNameError, unknown_name_message
-    from inpaintbench.release.catalog import RELEASES, find_release
     from inpaintbench.release.fetch import fetch_release
+    from inpaintbench.release.pretrained import RELEASES, find_release
 
     if name in BACKBONES:  # a metric backbone (inception_fid, alexnet, vgg16)
         path = fetch_weight_file(name)

@@ -16,6 +16,15 @@ if TYPE_CHECKING:
     import lightning as L
 
 
+def model_config(name: str) -> dict[str, Any]:
+    """conf/model/<name>.yaml composed (its recipe applied) and resolved, as plain containers."""
+    from omegaconf import OmegaConf
+
+    from inpaintbench.config import compose
+
+    return OmegaConf.to_container(compose(f"model/{name}").model, resolve=True)  # type: ignore[return-value]
+
+
 def torchvision_vgg16_features(seed: int) -> tuple[nn.Sequential, dict[str, Tensor]]:
     """A random-init torchvision VGG16 `features` up to pool3, and its state dict in torchvision's key layout."""
     torch.manual_seed(seed)

@@ -15,7 +15,7 @@ from typing import Any
 from omegaconf import DictConfig, OmegaConf
 from tqdm import tqdm
 
-from inpaintbench.config import CONF_DIR
+from inpaintbench.config import CONF_DIR, compose
 from inpaintbench.errors import InpaintbenchError
 from inpaintbench.zoo import entry_for_weights, find_entry, list_zoo, verify_entry, zoo_names
 
@@ -32,12 +32,14 @@ class BenchItem:
 
 
 def load_group(group: str, name: str) -> DictConfig:
-    """`conf/<group>/<name>.yaml` as a config node (group files carry no defaults lists)."""
+    """`conf/<group>/<name>.yaml` as a config node, its defaults list (a model's recipe) applied."""
     path = CONF_DIR / group / f"{name}.yaml"
     if not path.is_file():
-        known = ", ".join(sorted(p.stem for p in (CONF_DIR / group).glob("*.yaml")))
+        known = ", ".join(sorted(p.stem for p in (CONF_DIR / group).glob("*.yaml") if not p.stem.startswith("_")))
         raise InpaintbenchError(f"no config {group}/{name}.yaml (known: {known})")
-    return OmegaConf.load(path)
+    node = compose(f"{group}/{name}")[group]
+    OmegaConf.set_struct(node, False)
+    return node
 
 
 def plan(cfg: DictConfig) -> list[BenchItem]:

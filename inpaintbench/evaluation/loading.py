@@ -11,10 +11,10 @@ from pathlib import Path
 from typing import Any
 
 import torch
-from torch import nn
 
 from inpaintbench.errors import InpaintbenchError
 from inpaintbench.inpainter import Inpainter
+from inpaintbench.model_registry import is_learned
 
 
 def load_inpainter(
@@ -28,10 +28,11 @@ def load_inpainter(
     """`create_model(name, **args)`, then `check(learned)` (the caller's weights policy, before any
     file is read), then the weights (strict; their sha256 is returned, None without weights), then
     eval mode on `device`. A non-learned inpainter given weights is refused in one line."""
-    from inpaintbench import create_model, load_weights
+    from inpaintbench.inpainter import create_model
+    from inpaintbench.weights import load_weights
 
     model = create_model(name, **dict(args or {}))
-    learned = isinstance(model, nn.Module)
+    learned = is_learned(model)
     if check is not None:
         check(learned)
     if weights is not None and not learned:

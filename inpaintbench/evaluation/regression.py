@@ -61,8 +61,8 @@ def count_rows(rows: Iterable[Mapping[str, Any]]) -> list[dict[str, Any]]:
 @torch.no_grad()
 def forward_checksums(arch_names: Sequence[str], seed: int, size: int) -> list[dict[str, Any]]:
     """Seeded init + fixed input (a smooth image with a centred hole) -> output statistics per arch."""
-    from inpaintbench.catalog import load_families
     from inpaintbench.evaluation.loading import load_inpainter
+    from inpaintbench.model_registry import load_families
 
     load_families()  # imports may draw random numbers; do them before seeding
     rows = []
@@ -180,8 +180,8 @@ def golden_provenance(repo: str, overrides: Sequence[str]) -> str:
 
 def regress(cfg: DictConfig, provenance: str) -> int:
     """Run the plan and the checksums; compare (or, with rewrite_golden=true, rewrite). Returns an exit code."""
-    from inpaintbench import list_models
     from inpaintbench.evaluation.bench import run_plan
+    from inpaintbench.inpainter import list_models
     from inpaintbench.report.leaderboard import run_rows
 
     with tempfile.TemporaryDirectory(prefix="inpaintbench-regress-") as scratch:

@@ -32,7 +32,7 @@ from typing import Any
 import numpy as np
 import torch
 from filelock import Timeout
-from torch import Tensor, nn
+from torch import Tensor
 from tqdm import tqdm
 
 from inpaintbench.errors import InpaintbenchError
@@ -40,6 +40,7 @@ from inpaintbench.inpainter import blank_hole, complete, to_uint8
 from inpaintbench.metrics.aggregate import Summary, summarize
 from inpaintbench.metrics.saved_images import ShardImages, all_saved
 from inpaintbench.metrics.suite import FEATURE_NAMES, MetricSuite
+from inpaintbench.model_registry import is_learned
 from inpaintbench.results import (
     RUN_FILE,
     ArrayCache,
@@ -140,7 +141,7 @@ def dataset_ids(dataset: Any) -> list[str]:
 def model_key(name: str, args: Mapping[str, Any], model: Any, weights_sha256: str | None) -> str:
     """Identity of the inpainter: name, args and weights (or the in-memory parameters of a module)."""
     parts: dict[str, Any] = {"name": name, "args": dict(args), "weights_sha256": weights_sha256}
-    if weights_sha256 is None and isinstance(model, nn.Module):
+    if weights_sha256 is None and is_learned(model):
         digest = hashlib.sha256()
         for key, value in sorted(model.state_dict().items()):
             digest.update(key.encode())
@@ -681,7 +682,7 @@ def open_run(
 
 def efficiency_of(ctx: EvalContext, store: RunStore, efficiency: str | bool = "auto") -> dict[str, float | None] | None:
     """Params/GFLOPs/latency of the model, measured once per run directory (learned models by default)."""
-    wanted = isinstance(ctx.model, nn.Module) if efficiency == "auto" else bool(efficiency)
+    wanted = is_learned(ctx.model) if efficiency == "auto" else bool(efficiency)
     if not wanted:
         return None
     measured = store.read_json("efficiency.json")

@@ -13,7 +13,7 @@ from typing import Any
 
 from torch import nn
 
-from inpaintbench.release.catalog import releases_for
+from inpaintbench.release.pretrained import releases_for
 from inpaintbench.release.reader import ReleaseContent, check_release_fits, read_release
 from inpaintbench.weights import WeightsError, as_state_dict, check_state_dict, save_safetensors
 from inpaintbench.zoo import write_card

@@ -22,7 +22,7 @@ from tqdm import tqdm
 from inpaintbench.io.atomic import atomic_path
 from inpaintbench.io.errors import WeightsError
 from inpaintbench.io.hashing import matches_sha256, sha256_file
-from inpaintbench.release.catalog import Release, hub_checkpoints_dir
+from inpaintbench.release.pretrained import Release, hub_checkpoints_dir
 
 log = logging.getLogger(__name__)
 _CHUNK = 1 << 20

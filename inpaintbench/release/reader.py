@@ -18,7 +18,8 @@ from torch import Tensor
 from inpaintbench.io.containers import is_safetensors_file, read_safetensors
 from inpaintbench.io.errors import WeightsError
 from inpaintbench.io.hashing import check_sha256, sha256_file, sha256_files
-from inpaintbench.release import layouts, safe_pickle, tensorbundle
+from inpaintbench.release import layout as layouts
+from inpaintbench.release import safe_pickle, tensorbundle
 
 
 @dataclass
@@ -98,15 +99,13 @@ def registered_names(model: Any) -> tuple[str, ...]:
     explicit = getattr(model, "model_name", None)
     if isinstance(explicit, str):
         return (explicit,)
-    from inpaintbench.catalog import load_families
-    from inpaintbench.inpainter import MODELS
+    from inpaintbench.model_registry import MODELS
 
-    load_families()
     return tuple(name for name in MODELS.names() if MODELS.get(name) is type(model))
 
 
 def _family(name: str) -> str | None:
-    from inpaintbench.inpainter import MODELS
+    from inpaintbench.model_registry import MODELS
 
     return MODELS.entry(name).meta.get("family") if name in MODELS else None
 

@@ -23,9 +23,9 @@ from typing import Any
 
 from inpaintbench.io.csvtext import csv_text
 from inpaintbench.metrics.aggregate import ALL, Summary
-from inpaintbench.metrics.config import METRIC_COLUMNS
+from inpaintbench.metrics.spec import SPECS
 from inpaintbench.report.selection import RunChoice, choose_runs
-from inpaintbench.report.table import DECIMALS
+from inpaintbench.report.table import decimals
 from inpaintbench.results import RunStore, atomic_write_text, find_runs
 
 CSV_FIELDS = [
@@ -120,7 +120,7 @@ def _fmt(metric: str, row: Mapping[str, Any]) -> str:
     value = row.get("value")
     if value is None or value == "":
         return "–"
-    digits = DECIMALS.get(metric, EFFICIENCY_COLUMNS.get(metric, ("", False, 3))[2])
+    digits = decimals(metric, EFFICIENCY_COLUMNS.get(metric, ("", False, 3))[2])
     text = f"{float(value):.{digits}f}"
     if row.get("ci_low") not in (None, "") and row.get("ci_high") not in (None, ""):
         text += f" [{float(row['ci_low']):.{digits}f}, {float(row['ci_high']):.{digits}f}]"
@@ -164,16 +164,12 @@ class LeaderTable:
 
 def scored_groups(rows: Sequence[Mapping[str, Any]]) -> list[tuple[str, str, str]]:
     """(data, protocol id, protocol version) of every per-bin metric row, sorted."""
-    return sorted(
-        {(r["data"], r["protocol_id"], str(r["protocol_version"])) for r in rows if r["metric"] in METRIC_COLUMNS}
-    )
+    return sorted({(r["data"], r["protocol_id"], str(r["protocol_version"])) for r in rows if r["metric"] in SPECS})
 
 
 def in_group(rows: Sequence[Mapping[str, Any]], group: tuple[str, str, str]) -> list[Mapping[str, Any]]:
     return [
-        r
-        for r in rows
-        if r["metric"] in METRIC_COLUMNS and (r["data"], r["protocol_id"], str(r["protocol_version"])) == group
+        r for r in rows if r["metric"] in SPECS and (r["data"], r["protocol_id"], str(r["protocol_version"])) == group
     ]
 
 
@@ -188,8 +184,8 @@ def metric_tables(
 ) -> list[LeaderTable]:
     """Per metric present in one (data, protocol) group: models x bins, best reliable value marked."""
     tables = []
-    for metric in [m for m in METRIC_COLUMNS if any(r["metric"] == m for r in group)]:
-        label, higher = METRIC_COLUMNS[metric][:2]
+    for metric in [m for m in SPECS if any(r["metric"] == m for r in group)]:
+        label, higher = SPECS[metric].label, SPECS[metric].higher_is_better
         cells = [r for r in group if r["metric"] == metric]
         bins = group_bins(cells, bin_order)
         table = LeaderTable(f"{label} {'↑ higher is better' if higher else '↓ lower is better'}", bins)

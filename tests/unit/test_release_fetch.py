@@ -13,9 +13,9 @@ import pytest
 import torch
 import yaml
 
-from inpaintbench.release import catalog
-from inpaintbench.release.catalog import RELEASES, Release, find_release
+from inpaintbench.release import pretrained
 from inpaintbench.release.fetch import download, fetch_release
+from inpaintbench.release.pretrained import RELEASES, Release, find_release
 from inpaintbench.weights import WeightsError
 from tools.release_files import read_keys, write_pconv_release
 
@@ -113,7 +113,7 @@ def test_cli_weights_fetch_into_the_hub_cache(server, tmp_path, monkeypatch, cap
     monkeypatch.setenv("TORCH_HOME", str(tmp_path / "torch"))
     release = Release(name="test-release", model="pconv_unet", dataset="-", published_at="-",
                       files=("weights.pth",), licence="-", url=server, sha256=SHA[:10])  # fmt: skip
-    monkeypatch.setattr(catalog, "find_release", lambda name: release)
+    monkeypatch.setattr(pretrained, "find_release", lambda name: release)
     cli.main(["weights", "fetch", "test-release"])
     expected = tmp_path / "torch" / "hub" / "checkpoints" / "test-release" / "weights.pth"
     assert expected.read_bytes() == PAYLOAD

@@ -9,8 +9,8 @@ import pytest
 import torch
 import torch.nn.functional as F
 
+from inpaintbench.archs.deepfill_v1 import bgr_to_rgb, conv_kernel_to_oihw, dense_kernel_to_linear
 from inpaintbench.release import read_release
-from inpaintbench.release.deepfill_tf import bgr_to_rgb, conv_kernel_to_oihw, dense_kernel_to_linear
 from inpaintbench.release.tensorbundle import masked_crc32c, open_bundle, read_tensorbundle
 from inpaintbench.weights import WeightsError
 from tools.release_files import TF_FIXTURE, write_deepfill_release

@@ -27,7 +27,7 @@ class InpaintingSystem(L.LightningModule):
 
     def __init__(self, arch: str, arch_args: dict[str, Any] | None = None, **hparams: Any) -> None:
         super().__init__()
-        from inpaintbench import create_model
+        from inpaintbench.inpainter import create_model
 
         self.save_hyperparameters()
         self.generator = create_model(arch, **dict(arch_args or {}))

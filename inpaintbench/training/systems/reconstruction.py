@@ -59,7 +59,7 @@ __all__ = ["ReconstructionSystem", "adam_param_groups", "weights_parametrisation
 STAGES = ("train", "finetune")
 PARAMETRISATIONS = ("nvidia", "port", "auto")
 FINETUNE_OPTIMIZERS = ("resume", "fresh")
-#: release layouts whose weights were trained in the port's parametrisation (inpaintbench.release.layouts)
+#: release layouts whose weights were trained in the port's parametrisation (archs/pconv.py)
 PORT_LAYOUTS = ("pconv_port",)
 
 

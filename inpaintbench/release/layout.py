@@ -1,10 +1,14 @@
-"""Release layouts: how each official file is organised, recognised from its content alone.
+"""Release layouts: how an official file is organised, recognised from its content alone.
 
 A layout knows three things about a raw object read from a release (the unpickled dict, the
 TensorFlow variables, the safetensors tensors): whether it `matches` (top-level keys, key prefixes,
 shapes; never the file name), how to `extract` the flat official-layout state dict the model's
 `checkpoint_filter_fn` takes (the keys of reference/*_keys.tsv), and which models it feeds.
 Everything else in the file (optimizer state, evaluator networks, hyper-parameters) is dropped.
+
+This module holds the machinery and the two generic layouts (our own training checkpoints, a flat
+state dict). Each family's official layouts live in its file, `archs/<family>.py`, and register
+here when the families load (the registry loads them at its first lookup).
 """
 
 from __future__ import annotations
@@ -17,7 +21,6 @@ from typing import Any
 from torch import Tensor
 
 from inpaintbench.registry import Registry
-from inpaintbench.release import deepfill_tf
 from inpaintbench.release.safe_pickle import foreign_name
 
 
@@ -35,7 +38,7 @@ class ReleaseLayout:
 
 
 #: layout name -> ReleaseLayout. Detection tries every layout; a specific match beats a fallback.
-LAYOUTS: Registry[ReleaseLayout] = Registry("release layout")
+LAYOUTS: Registry[ReleaseLayout] = Registry("release layout", populate="inpaintbench.model_registry:load_families")
 
 
 def register(layout: ReleaseLayout) -> ReleaseLayout:
@@ -59,20 +62,20 @@ def is_flat_state_dict(obj: Any) -> bool:
     )
 
 
-def _keys(obj: Any) -> list[str]:
+def state_keys(obj: Any) -> list[str]:
     return [k for k in obj if isinstance(k, str)] if isinstance(obj, Mapping) else []
 
 
-def _flat(obj: Mapping[str, Tensor]) -> dict[str, Tensor]:
+def flat_tensors(obj: Mapping[str, Tensor]) -> dict[str, Tensor]:
     """A plain dict (drops an OrderedDict's `_metadata`), tensors only."""
     return {k: v for k, v in obj.items() if isinstance(v, Tensor)}
 
 
-def _prefix_counts(keys: list[str]) -> dict[str, int]:
+def prefix_counts(keys: list[str]) -> dict[str, int]:
     return dict(Counter(k.split(".", 1)[0] for k in keys))
 
 
-def _foreign_objects(obj: Any, depth: int = 0) -> set[str]:
+def foreign_objects(obj: Any, depth: int = 0) -> set[str]:
     """Names of the inert placeholder objects found near the top of a raw checkpoint."""
     found: set[str] = set()
     name = foreign_name(obj)
@@ -80,7 +83,7 @@ def _foreign_objects(obj: Any, depth: int = 0) -> set[str]:
         found.add(name)
     if depth < 3 and isinstance(obj, Mapping) and not is_flat_state_dict(obj):
         for key, value in obj.items():
-            found |= _foreign_objects(key, depth + 1) | _foreign_objects(value, depth + 1)
+            found |= foreign_objects(key, depth + 1) | foreign_objects(value, depth + 1)
     return found
 
 
@@ -120,149 +123,6 @@ def describe_found(raw: Any) -> str:
     return f"a {type(raw).__name__}"
 
 
-# --- LaMa: Lightning best.ckpt ------------------------------------------------------------------
-
-
-def _lama_state(raw: Any) -> Mapping[str, Any] | None:
-    if not isinstance(raw, Mapping) or not isinstance(raw.get("state_dict"), Mapping):
-        return None
-    hparams = raw.get("hyper_parameters")
-    if isinstance(hparams, Mapping) and "arch" in hparams:
-        return None  # our own training checkpoint
-    state = raw["state_dict"]
-    return state if any(k.startswith("generator.model.") for k in _keys(state)) else None
-
-
-def _lama_blocks(state: Mapping[str, Any]) -> int:
-    return sum(1 for k in state if k.endswith(".conv1.ffc.convg2g.fu.conv_layer.weight"))
-
-
-def _lama_describe(raw: Any) -> dict[str, Any]:
-    state = _lama_state(raw)
-    assert state is not None
-    blocks = _lama_blocks(state)
-    variant = {18: "lama_big", 9: "lama_fourier"}.get(blocks)
-    dropped = {k: v for k, v in _prefix_counts(_keys(state)).items() if k != "generator"}
-    config = omegaconf_plain(raw.get("hyper_parameters"))
-    config = config if isinstance(config, dict) else {}
-    return {
-        "resnet_blocks": blocks,
-        "models": (variant,) if variant else ("lama_big", "lama_fourier"),
-        "dropped_keys": dropped,
-        "lightning_version": raw.get("pytorch-lightning_version"),
-        "epoch": raw.get("epoch"),
-        "global_step": raw.get("global_step"),
-        "foreign_objects": sorted(_foreign_objects(raw)),
-        "config_keys": sorted(config),
-        "generator_config": config.get("generator"),
-    }
-
-
-register(
-    ReleaseLayout(
-        name="lama_lightning",
-        description="LaMa Lightning checkpoint (big-lama / lama-fourier models/best.ckpt): "
-        "state_dict['generator.*'] kept, evaluators / discriminator / losses dropped",
-        models=("lama_big", "lama_fourier"),
-        matches=lambda raw: _lama_state(raw) is not None,
-        extract=lambda raw: {k: v for k, v in _flat(_lama_state(raw) or {}).items() if k.startswith("generator.")},
-        describe=_lama_describe,
-    )
-)
-
-
-# --- PConv: naoto0804 port's 1000000.pth ---------------------------------------------------------
-
-
-def _pconv_matches(raw: Any) -> bool:
-    return (
-        isinstance(raw, Mapping)
-        and {"n_iter", "model", "optimizer"} <= set(raw)
-        and isinstance(raw["model"], Mapping)
-        and "enc_1.conv.input_conv.weight" in raw["model"]
-    )
-
-
-register(
-    ReleaseLayout(
-        name="pconv_port",
-        description="PConv U-Net PyTorch port release (1000000.pth = {'n_iter', 'model', 'optimizer'}): "
-        "'model' kept, Adam state dropped",
-        models=("pconv_unet",),
-        matches=_pconv_matches,
-        extract=lambda raw: _flat(raw["model"]),
-        describe=lambda raw: {"n_iter": raw.get("n_iter"), "foreign_objects": sorted(_foreign_objects(raw))},
-    )
-)
-
-
-# --- RFR-Net: official checkpoint_celeba.pth / Paris StreetView -----------------------------------
-
-
-def _rfr_matches(raw: Any) -> bool:
-    return (
-        isinstance(raw, Mapping)
-        and isinstance(raw.get("generator"), Mapping)
-        and "Pconv1.weight" in raw["generator"]
-        and any(k.startswith("RFRModule.") for k in _keys(raw["generator"]))
-    )
-
-
-register(
-    ReleaseLayout(
-        name="rfr_official",
-        description="RFR-Net official checkpoint ({'n_iter', 'generator', 'optimizer_G'}): "
-        "'generator' kept, Adam state dropped",
-        models=("rfr_net",),
-        matches=_rfr_matches,
-        extract=lambda raw: _flat(raw["generator"]),
-        describe=lambda raw: {"n_iter": raw.get("n_iter"), "foreign_objects": sorted(_foreign_objects(raw))},
-    )
-)
-
-
-# --- DeepFill v1: TensorFlow release folder -------------------------------------------------------
-
-
-def _deepfill_tf_matches(raw: Any) -> bool:
-    return isinstance(raw, TFVariables) and f"{deepfill_tf.GENERATOR_SCOPE}conv1/kernel" in raw
-
-
-def _deepfill_tf_describe(raw: Any) -> dict[str, Any]:
-    ignored = sorted(k for k in raw if not k.startswith(deepfill_tf.GENERATOR_SCOPE))
-    return {"channel_order": "BGR", "kernel_layout": "HWIO -> OIHW", "ignored_variables": ignored}
-
-
-register(
-    ReleaseLayout(
-        name="deepfill_tf",
-        description="DeepFill v1 TensorFlow release folder (checkpoint, snap-0.index, snap-0.data-*): "
-        "inpaint_net/* mapped to the PyTorch port's names, HWIO -> OIHW, weights stay BGR",
-        models=("deepfill_v1",),
-        matches=_deepfill_tf_matches,
-        extract=deepfill_tf.convert_generator,
-        describe=_deepfill_tf_describe,
-    )
-)
-
-
-def _daa_trainer_matches(raw: Any) -> bool:
-    return isinstance(raw, Mapping) and "netG.coarse_generator.conv1.conv.weight" in raw
-
-
-register(
-    ReleaseLayout(
-        name="deepfill_port_trainer",
-        description="DeepFill v1 PyTorch port Trainer state dict (torch_model.p: netG./localD./globalD.): "
-        "'netG.' generator kept",
-        models=("deepfill_v1",),
-        matches=_daa_trainer_matches,
-        extract=lambda raw: {k.removeprefix("netG."): v for k, v in _flat(raw).items() if k.startswith("netG.")},
-        describe=lambda raw: {"channel_order": "RGB (port's own conversion of the TF weights)"},
-    )
-)
-
-
 # --- ours ---------------------------------------------------------------------------------------
 
 
@@ -283,7 +143,9 @@ register(
         models=(),
         matches=_ours_lightning_matches,
         extract=lambda raw: {
-            k.removeprefix("generator."): v for k, v in _flat(raw["state_dict"]).items() if k.startswith("generator.")
+            k.removeprefix("generator."): v
+            for k, v in flat_tensors(raw["state_dict"]).items()
+            if k.startswith("generator.")
         },
         describe=lambda raw: {"models": (str(raw["hyper_parameters"]["arch"]),), "epoch": raw.get("epoch")},
     )
@@ -295,7 +157,7 @@ register(
         description="a flat {name: tensor} state dict (.safetensors or torch file; ours or official names)",
         models=(),
         matches=is_flat_state_dict,
-        extract=_flat,
+        extract=flat_tensors,
         fallback=True,
     )
 )
