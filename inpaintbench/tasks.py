@@ -265,8 +265,8 @@ def weights_fetch(name: str, cache_dir: str | Path | None = None) -> Path:
 
 def weights_convert(model: str, file: str | Path, out: str | Path | None = None) -> Path:
     """Official release file -> `.safetensors` in our layout + card (source sha256, layout, licence)."""
+    from inpaintbench.convert import convert_release
     from inpaintbench.evaluation.loading import load_inpainter
-    from inpaintbench.release.convert import convert_release
 
     def learned_only(learned: bool) -> None:
         if not learned:

@@ -54,7 +54,6 @@ Deliberate deviations from the official code:
 from __future__ import annotations
 
 import functools
-import math
 from collections.abc import Mapping
 from typing import Any
 
@@ -406,21 +405,15 @@ def global_critic(image_size: tuple[int, int], cnum: int = 64) -> WGANCritic:
 # network's `convN[_downsample|_atrous]` becomes `coarse_generator.convN...`, the refinement branch's
 # `xconvN...` becomes `fine_generator.convN...`, `pmconvN...` and `allconvN...` keep their names under
 # `fine_generator.`, and the upsampling convs (`conv13_upsample/conv13_upsample_conv`, also 15,
-# allconv13, allconv15) drop the `_upsample` level. Discriminators: `discriminator/discriminator_
-# {local,global}/convK` -> `{local,global}D.dis_conv_module.convK.conv`, `dout_*_fc` -> `*.linear`.
+# allconv13, allconv15) drop the `_upsample` level. The discriminators are not converted: inference
+# needs the generator alone (the TF local critic's conv4 has 512 channels where the port has 256).
 #
-# Tensor layouts: conv kernels are HWIO in TensorFlow and OIHW in PyTorch (`permute(3, 2, 0, 1)`);
-# a dense kernel is [in, out] over an NHWC flatten, a PyTorch Linear is [out, in] over an NCHW flatten,
-# so its input axis is reordered (h, w, c) -> (c, h, w).
+# Tensor layouts: conv kernels are HWIO in TensorFlow and OIHW in PyTorch (`permute(3, 2, 0, 1)`).
 #
 # Channel order: the release was trained on **BGR** images. The weights are kept as released (BGR);
 # the DeepFill wrapper converts its input and output (inpainter.py contract). `bgr_to_rgb` gives the
 # equivalent RGB weights (reverse the 3 image input channels of the first convs and the 3 output
 # channels of the last convs), exact up to float summation order.
-#
-# Deliberate deviation from the PyTorch port: the TF local discriminator's conv4 has 512 channels
-# (fc input 8*8*512) where the port has 256; discriminators are converted with their TF shapes and are
-# only produced on request, because inference needs the generator alone.
 
 COARSE_LAYERS = (
     "conv1", "conv2_downsample", "conv3", "conv4_downsample", "conv5", "conv6",
@@ -441,7 +434,6 @@ IMAGE_INPUT_CONVS = ("coarse_generator.conv1", "fine_generator.conv1", "fine_gen
 IMAGE_OUTPUT_CONVS = ("coarse_generator.conv17", "fine_generator.allconv17")
 
 GENERATOR_SCOPE = "inpaint_net/"
-DISCRIMINATOR_SCOPE = "discriminator/"
 
 
 def _tf_layer_path(layer: str) -> str:
@@ -469,16 +461,6 @@ def conv_kernel_to_oihw(kernel: np.ndarray) -> Tensor:
     return torch.from_numpy(np.ascontiguousarray(kernel.transpose(3, 2, 0, 1)))
 
 
-def dense_kernel_to_linear(kernel: np.ndarray, channels: int) -> Tensor:
-    """TF dense kernel [h*w*c, out] over an NHWC flatten -> Linear weight [out, c*h*w] over NCHW."""
-    inputs, outputs = kernel.shape
-    side = math.isqrt(inputs // channels) if inputs % channels == 0 else 0
-    if side * side * channels != inputs:
-        raise ValueError(f"dense kernel input {inputs} is not a square map of {channels} channels")
-    hwco = kernel.reshape(side, side, channels, outputs)
-    return torch.from_numpy(np.ascontiguousarray(hwco.transpose(3, 2, 0, 1).reshape(outputs, inputs)))
-
-
 def _as_numpy(value: object) -> np.ndarray:
     if isinstance(value, Tensor):
         return value.detach().cpu().numpy()
@@ -501,29 +483,6 @@ def convert_generator(variables: Mapping[str, object]) -> dict[str, Tensor]:
     if missing:
         shown = ", ".join(missing[:4]) + (f" (+{len(missing) - 4} more)" if len(missing) > 4 else "")
         raise KeyError(f"{len(missing)} DeepFill v1 generator variables missing: {shown}")
-    return state
-
-
-def convert_discriminators(variables: Mapping[str, object]) -> dict[str, Tensor]:
-    """Local and global critics, in the port's names but TF's channel counts (see module docstring)."""
-    state: dict[str, Tensor] = {}
-    for which, prefix in (("local", "localD"), ("global", "globalD")):
-        scope = f"{DISCRIMINATOR_SCOPE}discriminator_{which}"
-        channels = None
-        for k in range(1, 5):
-            kernel = variables.get(f"{scope}/conv{k}/kernel")
-            if kernel is None:
-                continue
-            kernel = _as_numpy(kernel)
-            channels = kernel.shape[3]
-            state[f"{prefix}.dis_conv_module.conv{k}.conv.weight"] = conv_kernel_to_oihw(kernel)
-            bias = _as_numpy(variables[f"{scope}/conv{k}/bias"])
-            state[f"{prefix}.dis_conv_module.conv{k}.conv.bias"] = torch.from_numpy(bias.copy())
-        fc = variables.get(f"{DISCRIMINATOR_SCOPE}dout_{which}_fc/kernel")
-        if fc is not None and channels is not None:
-            state[f"{prefix}.linear.weight"] = dense_kernel_to_linear(_as_numpy(fc), channels)
-            bias = _as_numpy(variables[f"{DISCRIMINATOR_SCOPE}dout_{which}_fc/bias"])
-            state[f"{prefix}.linear.bias"] = torch.from_numpy(bias.copy())
     return state
 
 

@@ -157,7 +157,7 @@ def test_weights_releases_reports_presence(tmp_path, monkeypatch):
 def test_convert_writes_safetensors_and_card(tmp_path):
     from test_release_layouts import KeyedModule
 
-    from inpaintbench.release.convert import convert_release
+    from inpaintbench.convert import convert_release
     from inpaintbench.release.reader import read_release
     from inpaintbench.weights import sha256_file
 

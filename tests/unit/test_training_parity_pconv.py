@@ -168,7 +168,7 @@ def test_from_scratch_each_layer_steps_as_the_papers_parametrisation() -> None:
 
 
 def test_auto_parametrisation_follows_the_weights_origin(tmp_path: Path, port_files) -> None:
-    from inpaintbench.release.convert import convert_release
+    from inpaintbench.convert import convert_release
 
     converted, card = convert_release(
         ReconstructionSystem("pconv_unet", perceptual_backbone="none").generator, "pconv_unet", port_files[0], tmp_path
