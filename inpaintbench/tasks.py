@@ -286,7 +286,7 @@ def bench(cfg: DictConfig) -> tuple[Path, Path]:
     exactly those runs (your other evaluations stay out of it); ends with the total wall time."""
     import time
 
-    from inpaintbench.evaluation.bench import run_plan
+    from inpaintbench.evaluation.evaluate import run_plan
 
     started = time.perf_counter()
     stores = [outcome.store for _item, outcome in run_plan(cfg)]

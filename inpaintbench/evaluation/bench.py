@@ -7,13 +7,11 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from omegaconf import DictConfig, OmegaConf
-from tqdm import tqdm
 
 from inpaintbench.config import CONF_DIR, compose
 from inpaintbench.errors import InpaintbenchError
@@ -115,21 +113,3 @@ def sample_counts(cfg: DictConfig, items: list[BenchItem]) -> list[int]:
     protocols = {item.protocol for item in items}
     counts = {p: sum(1 for _ in get_protocol(load_group("masks", p)).samples(ids)) for p in protocols}
     return [counts[item.protocol] for item in items]
-
-
-def run_plan(cfg: DictConfig) -> Iterator[tuple[BenchItem, Any]]:
-    """Evaluate every item (resuming finished runs for free); yields (item, EvalOutcome). With
-    `cfg.progress`, one bar over all items' samples shows where the plan is and its ETA."""
-    from inpaintbench.evaluation.evaluate import evaluate
-
-    items = plan(cfg)
-    counts = sample_counts(cfg, items)
-    show = bool(cfg.get("progress", True))
-    with tqdm(total=sum(counts), unit="sample", disable=not show, dynamic_ncols=True) as bar:
-        for index, (item, count) in enumerate(zip(items, counts, strict=True), 1):
-            bar.set_description(f"[{index}/{len(items)}] {item.name} / {item.protocol}")
-            item_cfg = eval_config(cfg, item)
-            item_cfg.progress = False  # the overall bar replaces the per-run bars
-            outcome = evaluate(item_cfg)
-            bar.update(count)
-            yield item, outcome

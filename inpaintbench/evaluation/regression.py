@@ -180,7 +180,7 @@ def golden_provenance(repo: str, overrides: Sequence[str]) -> str:
 
 def regress(cfg: DictConfig, provenance: str) -> int:
     """Run the plan and the checksums; compare (or, with rewrite_golden=true, rewrite). Returns an exit code."""
-    from inpaintbench.evaluation.bench import run_plan
+    from inpaintbench.evaluation.evaluate import run_plan
     from inpaintbench.inpainter import list_models
     from inpaintbench.report.leaderboard import run_rows
 
