@@ -62,7 +62,7 @@ def build_system(model_cfg: DictConfig | dict) -> InpaintingSystem:
         raise InpaintbenchError(f"model '{model['name']}' has no training recipe (system) in its config")
     system_args = dict(model["system"])
     system_name = system_args.pop("name")
-    from inpaintbench.systems import load_systems
+    from inpaintbench.training.systems import load_systems
 
     load_systems()
     return SYSTEMS.get(system_name)(arch=model["name"], arch_args=dict(model.get("args") or {}), **system_args)
