@@ -13,7 +13,7 @@ import sys
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from inpaintbench.command_help import COMMAND_DOCS
+from inpaintbench.cli.help import COMMAND_DOCS
 from inpaintbench.errors import InpaintbenchError
 from inpaintbench.registry import UnknownNameError
 
@@ -57,17 +57,17 @@ def run_hydra(config_name: str, function_name: str, overrides: Sequence[str], co
     """Run `tasks.<function_name>(cfg)` under `@hydra.main` with conf/<config_name>.yaml.
 
     `--help` prints the command's own page; config group choices are checked first (one line with
-    did-you-mean, exit 2) and zoo checkpoint names resolved (`inpaintbench.overrides`)."""
+    did-you-mean, exit 2) and zoo checkpoint names resolved (`inpaintbench.cli.overrides`)."""
     import hydra
 
     from inpaintbench.config import CONF_DIR, register_resolvers
 
     if "--help" in overrides or "-h" in overrides:
-        from inpaintbench.command_help import render_help
+        from inpaintbench.cli.help import render_help
 
         print(_guarded(lambda: render_help(command or config_name)))
         return
-    from inpaintbench.overrides import prepare
+    from inpaintbench.cli.overrides import prepare
 
     overrides = _guarded(lambda: prepare(config_name, overrides))
     register_resolvers()
@@ -237,7 +237,3 @@ def _compare_positionals(rest: list[str]) -> list[str]:
         raise SystemExit("usage: inpaintbench compare MODEL_A MODEL_B [overrides]")
     names = [f"a={positional[0]}", f"b={positional[1]}"] if positional else []
     return names + others
-
-
-if __name__ == "__main__":
-    main()

@@ -159,7 +159,7 @@ def _show(value: Any) -> str:
 
 def render_help(command: str) -> str:
     """The help page of a Hydra command (`eval`, `train`, ..., `masks make`)."""
-    from inpaintbench.overrides import CHECKPOINT_CONFIGS, group_choices, zoo_checkpoints
+    from inpaintbench.cli.overrides import CHECKPOINT_CONFIGS, group_choices, zoo_checkpoints
 
     doc = COMMAND_DOCS[command]
     cfg, choices = _composed(doc.config)

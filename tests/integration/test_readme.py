@@ -28,8 +28,8 @@ from pathlib import Path
 import pytest
 
 from inpaintbench import cli
+from inpaintbench.cli.overrides import is_override, prepare
 from inpaintbench.config import REPO_ROOT, compose
-from inpaintbench.overrides import is_override, prepare
 
 README = REPO_ROOT / "README.md"
 
@@ -116,7 +116,7 @@ def test_readme_command_is_valid_for_the_cli(
 ) -> None:
     """Checked against the CLI itself: the command exists, its flags are in its --help, its config
     group choices exist and its keys compose. Checkpoints the README trains count as exported."""
-    from inpaintbench import overrides as overrides_module
+    from inpaintbench.cli import overrides as overrides_module
 
     exported = overrides_module.zoo_checkpoints
     monkeypatch.setattr(overrides_module, "zoo_checkpoints", lambda o=(): [*exported(o), *trained_by_readme()])

@@ -15,12 +15,12 @@ import torch
 from omegaconf import OmegaConf
 
 from inpaintbench import cli
-from inpaintbench.command_help import COMMAND_DOCS, render_help
+from inpaintbench.cli.help import COMMAND_DOCS, render_help
+from inpaintbench.cli.overrides import config_groups, group_choices, is_override, prepare
 from inpaintbench.config import REPO_ROOT, compose, default_paths
 from inpaintbench.errors import InpaintbenchError
 from inpaintbench.evaluation.bench import BenchItem, resolve_checkpoint, sample_counts
 from inpaintbench.evaluation.regression import Drift, summarize_drifts
-from inpaintbench.overrides import config_groups, group_choices, is_override, prepare
 
 ZOO_NAME = "pconv_unet_tiny.sample_v1"
 
