@@ -22,6 +22,7 @@ $(STAMP): pyproject.toml
 test: $(STAMP)
 	$(PY) -m pytest
 	$(VENV)/bin/ruff check .
+	$(VENV)/bin/lint-imports
 	$(VENV)/bin/inpaintbench regress
 
 test-slow: $(STAMP)
@@ -41,6 +42,7 @@ golden: $(STAMP)  # deliberately rewrite results/golden/ (review the diff before
 lint: $(STAMP)
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
+	$(VENV)/bin/lint-imports
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache  # outputs/ holds your training runs and exports: never removed here

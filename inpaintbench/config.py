@@ -12,6 +12,7 @@ from typing import Any
 
 from hydra import compose as _hydra_compose
 from hydra import initialize_config_dir
+from hydra.core.global_hydra import GlobalHydra
 from omegaconf import DictConfig, OmegaConf
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
@@ -25,8 +26,11 @@ def register_resolvers() -> None:
 
 
 def compose(config_name: str, overrides: Sequence[str] = ()) -> DictConfig:
-    """Compose `conf/<config_name>.yaml` with overrides, outside of `@hydra.main` (tests, API)."""
+    """Compose `conf/<config_name>.yaml` with overrides (tests, API; inside a running `@hydra.main`
+    command, with that command's Hydra, whose search path is conf/ too)."""
     register_resolvers()
+    if GlobalHydra.instance().is_initialized():
+        return _hydra_compose(config_name=config_name, overrides=list(overrides))
     with initialize_config_dir(config_dir=str(CONF_DIR), version_base="1.3"):
         return _hydra_compose(config_name=config_name, overrides=list(overrides))
 
@@ -45,3 +49,13 @@ def to_plain(node: Any) -> Any:
     if isinstance(node, DictConfig) or OmegaConf.is_list(node):
         return OmegaConf.to_container(node, resolve=True)
     return node
+
+
+def hydra_overrides() -> list[str] | None:
+    """The overrides of the running Hydra job (recorded in model cards), or None outside Hydra."""
+    try:
+        from hydra.core.hydra_config import HydraConfig
+
+        return list(HydraConfig.get().overrides.task)
+    except ValueError:
+        return None

@@ -11,14 +11,13 @@ converts inside its wrapper; call sites never convert.
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from typing import Protocol, runtime_checkable
+from typing import Any, Protocol, runtime_checkable
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from inpaintbench.registry import Registry
+from inpaintbench.model_registry import MODELS
 
 
 @runtime_checkable
@@ -34,10 +33,6 @@ class Inpainter(Protocol):
     def to(self, device: str | torch.device) -> Inpainter: ...
 
 
-#: model name -> factory(**args) returning an Inpainter (learned models return an nn.Module).
-MODELS: Registry[Callable[..., Inpainter]] = Registry("model")
-
-
 def check_batch(image: Tensor, mask: Tensor) -> None:
     """Reject a batch that breaks the contract, with one sentence saying how."""
     if image.ndim != 4 or image.shape[1] != 3:
@@ -48,11 +43,6 @@ def check_batch(image: Tensor, mask: Tensor) -> None:
         raise ValueError(f"image {tuple(image.shape)} and mask {tuple(mask.shape)} differ in batch or size")
     if not image.is_floating_point() or not mask.is_floating_point():
         raise TypeError("image and mask must be floating point tensors")
-
-
-def binarize_mask(mask: Tensor, threshold: float = 0.5) -> Tensor:
-    """The pipeline's single binarisation: values above `threshold` become holes (1)."""
-    return (mask > threshold).to(torch.float32)
 
 
 def blank_hole(image: Tensor, mask: Tensor) -> Tensor:
@@ -138,3 +128,19 @@ class LearnedInpainter(nn.Module):
     @property
     def device(self) -> torch.device:
         return next(self.parameters()).device
+
+
+def create_model(name: str, **args: Any) -> Inpainter:
+    """Build a registered inpainter by name (`pconv_unet`, `lama_big`, `opencv_telea`, ...).
+
+    The name is recorded as `model.model_name`: several names share one class (lama_big and
+    lama_fourier are both `LamaInpainter`), and the release reader needs to know which one this is.
+    """
+    model = MODELS.get(name)(**args)
+    model.model_name = name
+    return model
+
+
+def list_models(pattern: str = "*") -> list[str]:
+    """Registered model names matching a glob pattern, sorted."""
+    return MODELS.names(pattern)

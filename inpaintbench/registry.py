@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import difflib
 import fnmatch
+import importlib
+import pkgutil
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Generic, TypeVar
@@ -32,11 +34,24 @@ class Entry(Generic[T]):
 
 
 class Registry(Generic[T]):
-    """Maps names to objects; `kind` only appears in messages ("unknown model 'lama_bigg'")."""
+    """Maps names to objects; `kind` only appears in messages ("unknown model 'lama_bigg'").
 
-    def __init__(self, kind: str) -> None:
+    `populate` ("package.module:function") names what registers the entries (the model families
+    register at import); it runs once, at the first lookup, so the registry is never seen half
+    filled and `inpaintbench --help` imports no model code.
+    """
+
+    def __init__(self, kind: str, populate: str | None = None) -> None:
         self.kind = kind
         self._entries: dict[str, Entry[T]] = {}
+        self._populate = populate
+
+    def _populated(self) -> dict[str, Entry[T]]:
+        if self._populate is not None:
+            target, self._populate = self._populate, None
+            module, _, function = target.partition(":")
+            getattr(importlib.import_module(module), function)()
+        return self._entries
 
     def register(self, name: str | None = None, **meta: Any) -> Callable[[T], T]:
         """Decorator: `@MODELS.register("pconv_unet", paper="Liu 2018")`. Re-registering is an error."""
@@ -54,7 +69,7 @@ class Registry(Generic[T]):
 
     def entry(self, name: str) -> Entry[T]:
         try:
-            return self._entries[name]
+            return self._populated()[name]
         except KeyError:
             raise UnknownNameError(self._unknown_message(name)) from None
 
@@ -62,16 +77,16 @@ class Registry(Generic[T]):
         return self.entry(name).obj
 
     def names(self, pattern: str = "*") -> list[str]:
-        return sorted(n for n in self._entries if fnmatch.fnmatchcase(n, pattern))
+        return sorted(n for n in self._populated() if fnmatch.fnmatchcase(n, pattern))
 
     def __contains__(self, name: object) -> bool:
-        return name in self._entries
+        return name in self._populated()
 
     def __iter__(self) -> Iterator[str]:
         return iter(self.names())
 
     def __len__(self) -> int:
-        return len(self._entries)
+        return len(self._populated())
 
     def _unknown_message(self, name: str) -> str:
         return unknown_name_message(self.kind, name, self.names())
@@ -82,3 +97,12 @@ def unknown_name_message(kind: str, name: str, known: Sequence[str]) -> str:
     close = difflib.get_close_matches(name, known, n=3, cutoff=0.5)
     hint = f"; did you mean {', '.join(repr(c) for c in close)}?" if close else ""
     return f"unknown {kind} '{name}'{hint} (known: {', '.join(known) or 'none'})"
+
+
+def import_submodules(package: str) -> None:
+    """Import every module directly in `package` (not its subpackages, not `_private` ones): plugin
+    discovery, so a new model family or training recipe is one new file and no list to extend."""
+    root = importlib.import_module(package)
+    for info in pkgutil.iter_modules(root.__path__):
+        if not info.ispkg and not info.name.startswith("_"):
+            importlib.import_module(f"{package}.{info.name}")

@@ -32,9 +32,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 import re
-import threading
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -44,6 +42,7 @@ import numpy as np
 from filelock import FileLock
 
 from inpaintbench.errors import InpaintbenchError
+from inpaintbench.io.atomic import atomic_write
 
 RUN_FILE = "run.json"
 SHARD_DIGITS = 6
@@ -79,15 +78,9 @@ def slug(text: str) -> str:
 def _atomic_write(path: Path, write: Any) -> None:
     """`write(handle)` into a temporary beside `path`, fsync, rename; on failure the temporary is
     removed and one line names the file (a full disk must not leave debris or a traceback)."""
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.{threading.get_ident()}.tmp")  # unique per writer
     try:
-        with open(tmp, "wb") as handle:
-            write(handle)
-            handle.flush()
-            os.fsync(handle.fileno())
-        tmp.replace(path)
+        atomic_write(path, write)
     except OSError as error:
-        tmp.unlink(missing_ok=True)
         reason = error.strerror or str(error)
         raise ResultsWriteError(
             f"{path}: cannot write ({reason}); finished shards are kept, fix this and rerun the same command to resume"

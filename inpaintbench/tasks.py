@@ -6,205 +6,45 @@ something inspectable; printing is limited to what a user of the command needs t
 
 from __future__ import annotations
 
-import logging
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-import torch
 from omegaconf import DictConfig, OmegaConf
 
 from inpaintbench.errors import InpaintbenchError
-
-log = logging.getLogger(__name__)
-
-
-# --- one image -------------------------------------------------------------------------------
-
-
-def inpaint_file(
-    model: str,
-    image: str | Path,
-    mask: str | Path,
-    out: str | Path,
-    weights: str | Path | None = None,
-    mask_polarity: str = "hole_white",
-    mask_threshold: float = 0.5,
-    device: str = "cpu",
-    model_args: dict[str, Any] | None = None,
-) -> Path:
-    """Inpaint one image with one mask file and save the 8-bit composite as PNG."""
-    from PIL import Image
-
-    from inpaintbench import create_model, load_weights
-    from inpaintbench.data import read_image
-    from inpaintbench.inpainter import blank_hole, complete, to_uint8
-    from inpaintbench.masks import read_mask
-
-    picture = read_image(image)[None]
-    hole = read_mask(mask, polarity=mask_polarity, threshold=mask_threshold)
-    if hole.shape != tuple(picture.shape[-2:]):
-        raise InpaintbenchError(
-            f"{mask}: mask is {hole.shape[1]}x{hole.shape[0]}, image {image} is {picture.shape[-1]}x{picture.shape[-2]}"
-        )
-    hole_t = torch.from_numpy(hole.astype(np.float32))[None, None]
-    inpainter = create_model(model, **(model_args or {}))
-    if isinstance(inpainter, torch.nn.Module):
-        if weights:
-            load_weights(inpainter, weights)
-        inpainter.eval().to(device)
-    elif weights:
-        raise InpaintbenchError(f"model '{model}' is not learned and takes no weights ({weights})")
-    pred = inpainter.inpaint(blank_hole(picture, hole_t).to(device), hole_t.to(device)).cpu()
-    result = complete(picture, hole_t, pred)
-    out = Path(out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    Image.fromarray(to_uint8(result)[0].numpy()).save(out)
-    log.info("wrote %s (%d hole pixels, %.1f %% of the image)", out, int(hole.sum()), 100 * hole.mean())
-    return out
-
+from inpaintbench.evaluation.inpaint import inpaint_file  # noqa: F401  (`inpaintbench inpaint`)
 
 # --- evaluation, leaderboard, comparison (inpaintbench.metrics / results / report) ------------------
 
 
 def evaluate(cfg: Any) -> Any:
-    """Run the metric runner on a composed config (see conf/eval.yaml) in one process or over
-    `devices` x `num_nodes` ranks; return the EvalOutcome (None on ranks other than 0)."""
-    from inpaintbench.bench import resolve_checkpoint
-    from inpaintbench.evaluation.distributed import evaluate_config
-    from inpaintbench.metrics.config import MetricConfig
-    from inpaintbench.report.table import render_summary
+    """`inpaintbench eval`: see `inpaintbench.evaluation.evaluate.evaluate`."""
+    from inpaintbench.evaluation.evaluate import evaluate as run_evaluation
 
-    cfg = with_data_label(resolve_checkpoint(cfg))
-    outcome = evaluate_config(cfg)
-    if outcome is not None and cfg.get("print_table", True):
-        record = outcome.store.record()
-        lpips_nets = MetricConfig.from_cfg(OmegaConf.to_container(cfg.metrics, resolve=True)).lpips_nets
-        print(f"{record['model']} on {cfg.data.name} / {record['protocol_id']} -> {outcome.store.path}")
-        print(render_summary(outcome.summary, lpips_nets))
-    return outcome
-
-
-def with_data_label(cfg: Any) -> Any:
-    """`data.name: null` (folder datasets) -> `<folder>-<content hash>`, so two folders never share a label."""
-    if cfg.data.get("name"):
-        return cfg
-    from omegaconf import OmegaConf
-
-    from inpaintbench.data import build_dataset
-
-    return OmegaConf.merge(cfg, {"data": {"name": build_dataset(cfg.data).label()}})
+    return run_evaluation(cfg)
 
 
 def report(cfg: Any, stores: list[Any] | None = None) -> tuple[Path, Path]:
-    """Write leaderboard.csv, leaderboard.md and (`html=true`) report/index.html to paths.leaderboard
-    (results/local/, git-ignored): one complete run per model, dataset and protocol
-    (`report.selection`) among every run under paths.results (or among `stores`, as `bench` does);
-    the others are listed."""
-    from inpaintbench.masks import RATIO_BINS
-    from inpaintbench.report.leaderboard import write_leaderboard
+    """`inpaintbench report`: see `inpaintbench.report.build.write_report`."""
+    from inpaintbench.report.build import write_report
 
-    select = cfg.get("select") or []
-    select = [select] if isinstance(select, str) else [str(s) for s in select]
-    csv_path, md_path, n_runs, not_shown = write_leaderboard(
-        str(cfg.paths.results),
-        str(cfg.paths.repo),
-        list(RATIO_BINS),
-        select,
-        out_dir=str(cfg.paths.leaderboard),
-        stores=stores,
-    )
-    print(f"{n_runs} run(s) -> {csv_path}, {md_path}")
-    for line in not_shown:
-        print(f"  not shown: {line}")
-    if cfg.get("html", True):
-        from inpaintbench.report.html import write_html_report
-
-        page = write_html_report(
-            str(cfg.paths.results),
-            str(cfg.paths.repo),
-            list(RATIO_BINS),
-            bool(cfg.get("progress", True)),
-            select,
-            out_dir=str(cfg.paths.leaderboard),
-            stores=stores,
-        )
-        print(f"html report -> {page} ({page.stat().st_size / 1e6:.1f} MB)")
-        if cfg.get("check"):
-            check_report(page, csv_path, cfg.get("screenshot"))
-    return csv_path, md_path
-
-
-def check_report(page: Path, csv_path: Path, screenshot: str | None) -> None:
-    """`report check=true`: open the page in headless Chromium, print what it found, save screenshots
-    beside the page (and the desktop one to `screenshot`); a problem found is exit status 1."""
-    import shutil
-
-    from inpaintbench.report.browser import BrowserUnavailableError, check_page, format_check
-
-    try:
-        result = check_page(page, csv_path, page.parent)
-    except BrowserUnavailableError as err:
-        raise InpaintbenchError(f"report check=true: {err}") from None
-    print("\n".join(format_check(result)))
-    if screenshot:
-        Path(screenshot).parent.mkdir(parents=True, exist_ok=True)
-        shutil.copyfile(result.screenshots[0], screenshot)
-        print(f"screenshot -> {screenshot}")
-    if result.problems:
-        raise SystemExit(1)
-
-
-def _find_run(results_root: Path, model: str, protocol_id: str, data: str) -> Any:
-    from inpaintbench.report.selection import choose_runs
-    from inpaintbench.results import RunRecordError, RunStore, find_runs, run_problem, slug
-
-    if Path(model).joinpath("run.json").is_file():
-        store = RunStore(Path(model))
-        problem = run_problem(store, store.record())
-        if problem:
-            raise InpaintbenchError(f"{store.path}: cannot compare this run: {problem}")
-        return store
-
-    def matches(store: RunStore) -> bool:
-        try:
-            record = store.record()
-        except RunRecordError:
-            return False
-        same_protocol = slug(record["protocol_id"]) == slug(protocol_id)
-        found = record["model"] == model and same_protocol and record["data"] == data
-        return found and run_problem(store, record) is None  # only complete, undamaged runs
-
-    runs = [r for r in find_runs(results_root) if matches(r)]
-    if not runs:
-        raise FileNotFoundError(
-            f"no complete run of '{model}' on {data} / {protocol_id} under {results_root}/runs; "
-            "run `inpaintbench eval` first"
-        )
-    if len(runs) == 1:
-        return runs[0]
-    choice = choose_runs(runs, root=results_root)  # the run `report` shows for this model, data and protocol
-    chosen = choice.shown[0]
-    where = chosen.path.relative_to(results_root)
-    print(f"{model}: using {where} (the run `report` shows; a=/b= take a run directory to pick another)")
-    for line in choice.not_shown:
-        print(f"    {line.replace(' not shown: ', ' not used: ')}")
-    return chosen
+    return write_report(cfg, stores)
 
 
 def compare(cfg: Any) -> Any:
     """Paired bootstrap of model `cfg.a` against `cfg.b` (model names or run directories)."""
-    from omegaconf import OmegaConf
 
+    from inpaintbench.evaluation.evaluate import with_data_label
     from inpaintbench.masks import RATIO_BINS, get_protocol
     from inpaintbench.metrics.config import MetricConfig
     from inpaintbench.report.compare import compare_runs, comparison_json, render_comparison, save_comparison
+    from inpaintbench.report.selection import find_run
 
     results = Path(str(cfg.paths.results))
     cfg = with_data_label(cfg)
     protocol_id = str(get_protocol(cfg.masks).protocol_id)
-    run_a = _find_run(results, str(cfg.a), protocol_id, str(cfg.data.name))
-    run_b = _find_run(results, str(cfg.b), protocol_id, str(cfg.data.name))
+    run_a = find_run(results, str(cfg.a), protocol_id, str(cfg.data.name))
+    run_b = find_run(results, str(cfg.b), protocol_id, str(cfg.data.name))
     config = MetricConfig.from_cfg(OmegaConf.to_container(cfg.metrics, resolve=True))
     rows = compare_runs(run_a, run_b, config, list(RATIO_BINS))
     print(render_comparison(str(cfg.a), str(cfg.b), rows))
@@ -325,10 +165,11 @@ def masks_export(
 
 def train(cfg: DictConfig) -> Any:
     """Train or resume `cfg.model` and export its generator to the zoo layout."""
-    from inpaintbench.training import reproduce_command
-    from inpaintbench.training import train as run_training
+    from inpaintbench.config import hydra_overrides
+    from inpaintbench.training.train import reproduce_command
+    from inpaintbench.training.train import train as run_training
 
-    overrides = _hydra_overrides()
+    overrides = hydra_overrides()
     command = reproduce_command(overrides) if overrides is not None else None
     entry = run_training(cfg, command=command)
     if entry is not None:
@@ -368,7 +209,7 @@ def zoo(models_dir: str | Path | None = None, exports_dir: str | Path | None = N
 
 def weights_releases() -> list[dict[str, Any]]:
     """Known official releases per model and whether each is present in the torch hub cache."""
-    from inpaintbench.release.catalog import RELEASES, cached_path
+    from inpaintbench.release.pretrained import RELEASES, cached_path
 
     rows = []
     for name in RELEASES.names():
@@ -406,8 +247,8 @@ def weights_fetch(name: str, cache_dir: str | Path | None = None) -> Path:
     """Download a release with a direct URL (release id, or model name with one such release)."""
     from inpaintbench.metrics.backbones import BACKBONES, fetch_weight_file
     from inpaintbench.registry import UnknownNameError, unknown_name_message
-    from inpaintbench.release.catalog import RELEASES, find_release
     from inpaintbench.release.fetch import fetch_release
+    from inpaintbench.release.pretrained import RELEASES, find_release
 
     if name in BACKBONES:  # a metric backbone (inception_fid, alexnet, vgg16)
         path = fetch_weight_file(name)
@@ -424,25 +265,17 @@ def weights_fetch(name: str, cache_dir: str | Path | None = None) -> Path:
 
 def weights_convert(model: str, file: str | Path, out: str | Path | None = None) -> Path:
     """Official release file -> `.safetensors` in our layout + card (source sha256, layout, licence)."""
-    from inpaintbench import create_model
-    from inpaintbench.release.convert import convert_release
+    from inpaintbench.convert import convert_release
+    from inpaintbench.evaluation.loading import load_inpainter
 
-    inpainter = create_model(model)
-    if not isinstance(inpainter, torch.nn.Module):
-        raise InpaintbenchError(f"model '{model}' is not learned and has no weights to convert")
+    def learned_only(learned: bool) -> None:
+        if not learned:
+            raise InpaintbenchError(f"model '{model}' is not learned and has no weights to convert")
+
+    inpainter, _ = load_inpainter(model, check=learned_only)
     target, card = convert_release(inpainter, model, file, out)
     print(f"wrote {target} (sha256 {card['sha256'][:12]}, layout {card['layout']}, from {Path(file).name})")
     return target
-
-
-def _hydra_overrides() -> list[str] | None:
-    """The overrides of the running Hydra job (recorded in model cards), or None outside Hydra."""
-    try:
-        from hydra.core.hydra_config import HydraConfig
-
-        return list(HydraConfig.get().overrides.task)
-    except ValueError:
-        return None
 
 
 # --- default benchmark and CI regression -----------------------------------------------------------
@@ -453,7 +286,7 @@ def bench(cfg: DictConfig) -> tuple[Path, Path]:
     exactly those runs (your other evaluations stay out of it); ends with the total wall time."""
     import time
 
-    from inpaintbench.bench import run_plan
+    from inpaintbench.evaluation.evaluate import run_plan
 
     started = time.perf_counter()
     stores = [outcome.store for _item, outcome in run_plan(cfg)]
@@ -467,20 +300,10 @@ def bench(cfg: DictConfig) -> tuple[Path, Path]:
 def regress(cfg: DictConfig) -> None:
     """Compare a fixed small evaluation and the tiny models' forward passes with results/golden;
     exits with status 1 on drift. `rewrite_golden=true` rewrites the golden files instead."""
-    import datetime as dt
+    from inpaintbench.config import hydra_overrides
+    from inpaintbench.evaluation.regression import golden_provenance
+    from inpaintbench.evaluation.regression import regress as run_regression
 
-    from inpaintbench.regression import regress as run_regression
-    from inpaintbench.report.leaderboard import git_commit, package_versions
-
-    overrides = " ".join(o for o in _hydra_overrides() or [] if o != "rewrite_golden=true")
-    versions = ", ".join(f"{k} {v}" for k, v in package_versions().items())
-    provenance = (
-        "# Golden regression results\n\n"
-        f"Written by `inpaintbench regress rewrite_golden=true {overrides}`"
-        f" on {dt.datetime.now(dt.UTC):%Y-%m-%d %H:%M} UTC at commit {git_commit(cfg.paths.repo)}.\n\n"
-        f"Packages: {versions}.\n\nCompared by `inpaintbench regress` (run by `make test`) with the "
-        "tolerances of conf/regress.yaml.\n"
-    )
-    code = run_regression(cfg, provenance)
+    code = run_regression(cfg, golden_provenance(str(cfg.paths.repo), hydra_overrides() or []))
     if code:
         raise SystemExit(code)

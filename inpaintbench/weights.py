@@ -10,7 +10,6 @@ checkpoints), reduced to a flat state dict.
 
 from __future__ import annotations
 
-import hashlib
 import io
 import pickle
 import zipfile
@@ -19,38 +18,24 @@ from pathlib import Path
 from typing import Any
 
 import torch
-from safetensors.torch import load_file as _load_safetensors
 from safetensors.torch import save_file as _save_safetensors
 from torch import Tensor, nn
 
-from inpaintbench.errors import InpaintbenchError
+from inpaintbench.io.atomic import atomic_path
+from inpaintbench.io.containers import is_safetensors_file, read_safetensors
+from inpaintbench.io.errors import WeightsError
+from inpaintbench.io.hashing import check_sha256, sha256_file
+from inpaintbench.release import check_release_fits, read_release
 
-_CHUNK = 1 << 20
-
-
-class WeightsError(InpaintbenchError):
-    """A weight file that cannot be used; the message names the file and the problem in one line."""
-
-
-def sha256_file(path: str | Path) -> str:
-    """Hex sha256 of a file, streamed in 1 MiB chunks."""
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        while chunk := handle.read(_CHUNK):
-            digest.update(chunk)
-    return digest.hexdigest()
-
-
-def verify_sha256(path: str | Path, expected: str) -> str:
-    """Check a full hash or a published prefix (torch hub names carry 8-10 hex digits)."""
-    actual = sha256_file(path)
-    if not expected or not actual.startswith(expected.lower()):
-        raise WeightsError(f"{path}: sha256 {actual[:16]}... does not match the expected {expected}")
-    return actual
-
-
-def is_safetensors(path: Path) -> bool:
-    return path.suffix == ".safetensors"
+__all__ = [
+    "WeightsError",
+    "as_state_dict",
+    "check_state_dict",
+    "load_weights",
+    "read_checkpoint",
+    "save_safetensors",
+    "sha256_file",
+]
 
 
 def read_checkpoint(path: str | Path, *, sha256: str | None = None) -> Any:
@@ -64,12 +49,9 @@ def read_checkpoint(path: str | Path, *, sha256: str | None = None) -> Any:
     if path.is_dir():
         raise WeightsError(f"{path}: is a folder; expected a weight file")
     if sha256:
-        verify_sha256(path, sha256)
-    if is_safetensors(path):
-        try:
-            return _load_safetensors(str(path), device="cpu")
-        except Exception as error:  # safetensors raises several unrelated types
-            raise WeightsError(f"{path}: not a readable safetensors file ({error})") from None
+        check_sha256(path, sha256_file(path), sha256)
+    if path.suffix == ".safetensors" or is_safetensors_file(path):
+        return read_safetensors(path)
     return _torch_load(path)
 
 
@@ -124,7 +106,6 @@ def load_weights(model: nn.Module, path: str | Path, *, sha256: str | None = Non
     -> the model's `checkpoint_filter_fn` when it has one (official names -> ours) -> strict load.
     The returned sha256 is that of the file actually loaded, recorded in every result row.
     """
-    from inpaintbench.release import check_release_fits, read_release  # the release readers import this module
 
     path = Path(path)
     content = read_release(path, sha256=sha256)
@@ -146,7 +127,6 @@ def save_safetensors(state_dict: Mapping[str, Tensor], path: str | Path, metadat
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     tensors = {k: v.detach().cpu().contiguous() for k, v in state_dict.items()}
-    tmp = path.with_name(path.name + ".tmp")
-    _save_safetensors(tensors, str(tmp), metadata=metadata or {})
-    tmp.replace(path)
+    with atomic_path(path) as tmp:
+        _save_safetensors(tensors, str(tmp), metadata=metadata or {})
     return sha256_file(path)

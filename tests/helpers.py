@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-from functools import cache
 from pathlib import Path
-from types import MappingProxyType
 from typing import TYPE_CHECKING, Any
 
 import torch
@@ -12,30 +10,19 @@ import torchvision
 from torch import Tensor, nn
 from torch.utils.data import Dataset
 
+from tools.release_files import official_keys  # noqa: F401  (the official key lists, shared with tools/)
+
 if TYPE_CHECKING:
     import lightning as L
 
-#: One copy of each shared/reference/<name>_keys.tsv: the exact official state-dict keys and shapes.
-KEYS_DIR = Path(__file__).resolve().parent / "fixtures" / "keys"
 
+def model_config(name: str) -> dict[str, Any]:
+    """conf/model/<name>.yaml composed (its recipe applied) and resolved, as plain containers."""
+    from omegaconf import OmegaConf
 
-@cache
-def _read_keys(name: str) -> MappingProxyType[str, tuple[int, ...]]:
-    path = KEYS_DIR / f"{name}_keys.tsv"
-    header, *rows = path.read_text().splitlines()
-    assert header == "key\tshape", f"{path}: unexpected header {header!r}"
-    keys = {}
-    for row in rows:
-        key, shape = row.split("\t")
-        dims = shape.strip().strip("[]")
-        keys[key] = tuple(int(d) for d in dims.split(",")) if dims else ()
-    return MappingProxyType(keys)
+    from inpaintbench.config import compose
 
-
-def official_keys(name: str) -> dict[str, tuple[int, ...]]:
-    """key -> shape of tests/fixtures/keys/<name>_keys.tsv, in file order (deepfill_v1, lama_big,
-    lama_discriminator, lama_fourier, pconv, rfrnet); `()` for scalars. A fresh dict per call."""
-    return dict(_read_keys(name))
+    return OmegaConf.to_container(compose(f"model/{name}").model, resolve=True)  # type: ignore[return-value]
 
 
 def torchvision_vgg16_features(seed: int) -> tuple[nn.Sequential, dict[str, Tensor]]:

@@ -2,7 +2,7 @@
 
 A coarse network of plain and dilated convolutions, then a refinement network whose dilated-conv
 branch and contextual-attention branch are concatenated; global and local WGAN-GP critics train it
-(see `inpaintbench.systems.deepfill_v1`). Layer names are the official TensorFlow v1.0.0 names
+(see `inpaintbench.training.systems.deepfill_v1`). Layer names are the official TensorFlow v1.0.0 names
 (reference/deepfill_v1.md section 2), so `coarse.conv4_downsample` is TF `conv4_downsample`.
 
 Official inference conventions (TF `test.py`), applied inside `DeepFillV1.predict`:
@@ -55,14 +55,19 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Mapping
+from typing import Any
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
 from inpaintbench.archs.layers.contextual_attention import ContextualAttention, resize_nearest_tf
 from inpaintbench.archs.layers.tf_padding import Conv2dSame
-from inpaintbench.inpainter import MODELS, LearnedInpainter
+from inpaintbench.inpainter import LearnedInpainter
+from inpaintbench.model_registry import register_model
+from inpaintbench.release.layout import ReleaseLayout, TFVariables, flat_tensors, register
+from inpaintbench.release.pretrained import Release, register_releases
 
 _ACTIVATIONS = {"elu": nn.ELU, "relu": nn.ReLU, "leaky_relu": lambda: nn.LeakyReLU(0.2), "none": nn.Identity}
 _PORT_PREFIXES = ("coarse_generator.", "fine_generator.")
@@ -392,16 +397,189 @@ def global_critic(image_size: tuple[int, int], cnum: int = 64) -> WGANCritic:
     return WGANCritic(image_size, cnum, widths=(1, 2, 4, 4))
 
 
+# --- converter: the TensorFlow release's variables -> the PyTorch port's layout (was release/deepfill_tf.py) ---
+#
+# DeepFill v1's TensorFlow variables -> the PyTorch port's state-dict layout (`deepfill_v1_keys.tsv`).
+#
+# Names (reference/deepfill_v1.md section 7): `inpaint_net/<tf layer>/{kernel,bias}` where the coarse
+# network's `convN[_downsample|_atrous]` becomes `coarse_generator.convN...`, the refinement branch's
+# `xconvN...` becomes `fine_generator.convN...`, `pmconvN...` and `allconvN...` keep their names under
+# `fine_generator.`, and the upsampling convs (`conv13_upsample/conv13_upsample_conv`, also 15,
+# allconv13, allconv15) drop the `_upsample` level. The discriminators are not converted: inference
+# needs the generator alone (the TF local critic's conv4 has 512 channels where the port has 256).
+#
+# Tensor layouts: conv kernels are HWIO in TensorFlow and OIHW in PyTorch (`permute(3, 2, 0, 1)`).
+#
+# Channel order: the release was trained on **BGR** images. The weights are kept as released (BGR);
+# the DeepFill wrapper converts its input and output (inpainter.py contract). `bgr_to_rgb` gives the
+# equivalent RGB weights (reverse the 3 image input channels of the first convs and the 3 output
+# channels of the last convs), exact up to float summation order.
+
+COARSE_LAYERS = (
+    "conv1", "conv2_downsample", "conv3", "conv4_downsample", "conv5", "conv6",
+    "conv7_atrous", "conv8_atrous", "conv9_atrous", "conv10_atrous", "conv11", "conv12",
+    "conv13_upsample", "conv14", "conv15_upsample", "conv16", "conv17",
+)  # fmt: skip
+#: refinement branch A (dilated convs), named x<coarse name> in TF and <coarse name> in the port
+FINE_CONV_LAYERS = COARSE_LAYERS[:10]
+FINE_ATTENTION_LAYERS = (
+    "pmconv1", "pmconv2_downsample", "pmconv3", "pmconv4_downsample", "pmconv5", "pmconv6", "pmconv9", "pmconv10",
+)  # fmt: skip
+FINE_MERGE_LAYERS = (
+    "allconv11", "allconv12", "allconv13_upsample", "allconv14", "allconv15_upsample", "allconv16", "allconv17",
+)  # fmt: skip
+
+#: first convs see the image channels (0..2 of 5), last convs produce them
+IMAGE_INPUT_CONVS = ("coarse_generator.conv1", "fine_generator.conv1", "fine_generator.pmconv1")
+IMAGE_OUTPUT_CONVS = ("coarse_generator.conv17", "fine_generator.allconv17")
+
+GENERATOR_SCOPE = "inpaint_net/"
+
+
+def _tf_layer_path(layer: str) -> str:
+    """Upsampling layers nest their conv one scope deeper: conv13_upsample/conv13_upsample_conv."""
+    return f"{layer}/{layer}_conv" if layer.endswith("_upsample") else layer
+
+
+def _port_layer(layer: str) -> str:
+    return layer.removesuffix("_upsample")
+
+
+def generator_name_map() -> dict[str, str]:
+    """TF layer scope (under inpaint_net/) -> port module prefix, for the 42 generator convs."""
+    names = {_tf_layer_path(layer): f"coarse_generator.{_port_layer(layer)}" for layer in COARSE_LAYERS}
+    names.update({_tf_layer_path("x" + layer): f"fine_generator.{_port_layer(layer)}" for layer in FINE_CONV_LAYERS})
+    for layer in FINE_ATTENTION_LAYERS + FINE_MERGE_LAYERS:
+        names[_tf_layer_path(layer)] = f"fine_generator.{_port_layer(layer)}"
+    return names
+
+
+def conv_kernel_to_oihw(kernel: np.ndarray) -> Tensor:
+    """TF conv kernel [kh, kw, in, out] -> PyTorch [out, in, kh, kw]."""
+    if kernel.ndim != 4:
+        raise ValueError(f"conv kernel must be 4-D HWIO, got shape {kernel.shape}")
+    return torch.from_numpy(np.ascontiguousarray(kernel.transpose(3, 2, 0, 1)))
+
+
+def _as_numpy(value: object) -> np.ndarray:
+    if isinstance(value, Tensor):
+        return value.detach().cpu().numpy()
+    return np.asarray(value)
+
+
+def convert_generator(variables: Mapping[str, object]) -> dict[str, Tensor]:
+    """The 84 generator tensors in the port's names and layouts; every expected variable must exist."""
+    state: dict[str, Tensor] = {}
+    missing = []
+    for tf_layer, port in generator_name_map().items():
+        for tf_param, port_param in (("kernel", "weight"), ("bias", "bias")):
+            name = f"{GENERATOR_SCOPE}{tf_layer}/{tf_param}"
+            if name not in variables:
+                missing.append(name)
+                continue
+            value = _as_numpy(variables[name])
+            tensor = conv_kernel_to_oihw(value) if tf_param == "kernel" else torch.from_numpy(value.copy())
+            state[f"{port}.conv.{port_param}"] = tensor
+    if missing:
+        shown = ", ".join(missing[:4]) + (f" (+{len(missing) - 4} more)" if len(missing) > 4 else "")
+        raise KeyError(f"{len(missing)} DeepFill v1 generator variables missing: {shown}")
+    return state
+
+
+def bgr_to_rgb(state: Mapping[str, Tensor]) -> dict[str, Tensor]:
+    """Equivalent weights for RGB input and output (the release is BGR-trained)."""
+    out = dict(state)
+    for conv in IMAGE_INPUT_CONVS:
+        weight = out[f"{conv}.conv.weight"].clone()
+        weight[:, :3] = weight[:, [2, 1, 0]]
+        out[f"{conv}.conv.weight"] = weight
+    for conv in IMAGE_OUTPUT_CONVS:
+        out[f"{conv}.conv.weight"] = out[f"{conv}.conv.weight"][[2, 1, 0]].clone()
+        out[f"{conv}.conv.bias"] = out[f"{conv}.conv.bias"][[2, 1, 0]].clone()
+    return out
+
+
+PAPER = "Yu et al. 2018 (CVPR)"
+
+
+# --- official releases: layouts (recognised from content) and where they are published ---------------
+
+
+def _deepfill_tf_matches(raw: Any) -> bool:
+    return isinstance(raw, TFVariables) and f"{GENERATOR_SCOPE}conv1/kernel" in raw
+
+
+def _deepfill_tf_describe(raw: Any) -> dict[str, Any]:
+    ignored = sorted(k for k in raw if not k.startswith(GENERATOR_SCOPE))
+    return {"channel_order": "BGR", "kernel_layout": "HWIO -> OIHW", "ignored_variables": ignored}
+
+
+register(
+    ReleaseLayout(
+        name="deepfill_tf",
+        description="DeepFill v1 TensorFlow release folder (checkpoint, snap-0.index, snap-0.data-*): "
+        "inpaint_net/* mapped to the PyTorch port's names, HWIO -> OIHW, weights stay BGR",
+        models=("deepfill_v1",),
+        matches=_deepfill_tf_matches,
+        extract=convert_generator,
+        describe=_deepfill_tf_describe,
+    )
+)
+
+
+def _daa_trainer_matches(raw: Any) -> bool:
+    return isinstance(raw, Mapping) and "netG.coarse_generator.conv1.conv.weight" in raw
+
+
+register(
+    ReleaseLayout(
+        name="deepfill_port_trainer",
+        description="DeepFill v1 PyTorch port Trainer state dict (torch_model.p: netG./localD./globalD.): "
+        "'netG.' generator kept",
+        models=("deepfill_v1",),
+        matches=_daa_trainer_matches,
+        extract=lambda raw: {k.removeprefix("netG."): v for k, v in flat_tensors(raw).items() if k.startswith("netG.")},
+        describe=lambda raw: {"channel_order": "RGB (port's own conversion of the TF weights)"},
+    )
+)
+
+
+#: The official releases (timm's pretrained entries); `inpaintbench weights` lists them.
+PRETRAINED: tuple[Release, ...] = register_releases(
+    (
+        *(
+            Release(
+                name=f"deepfill-v1-{tag}",
+                model="deepfill_v1",
+                dataset=dataset,
+                published_at="https://github.com/JiahuiYu/generative_inpainting (branch v1.0.0 README, Google Drive)",
+                files=("checkpoint", "snap-0.index", "snap-0.data-00000-of-00001", "snap-0.meta"),
+                licence="CC BY-NC 4.0 (README: non-commercial, research use)",
+                notes="Manual download of the folder release_" + tag + "_256/ (TensorFlow checkpoint; "
+                "'checkpoint' may arrive as checkpoint.txt; snap-0.meta is not needed). BGR weights. "
+                "sha256 unknown. Place the folder under the cache path shown.",
+            )
+            for tag, dataset in (
+                ("places2", "Places2"),
+                ("celeba_hq", "CelebA-HQ"),
+                ("celeba", "CelebA"),
+                ("imagenet", "ImageNet"),
+            )
+        ),
+    )
+)
+
+
 # --- registered variants -------------------------------------------------------------------------
 
 
-@MODELS.register("deepfill_v1", family="deepfill_v1", paper="Yu et al. 2018 (CVPR)", params=3_601_542)
+@register_model("deepfill_v1", family="deepfill_v1", paper=PAPER, size_multiple=8, params=3_601_542)
 def deepfill_v1(checkpoint_channel_order: str = "bgr") -> DeepFillV1:
     """The released v1.0.0 generator (cnum 32)."""
     return DeepFillV1(cnum=32, checkpoint_channel_order=checkpoint_channel_order)
 
 
-@MODELS.register("deepfill_v1_tiny", family="deepfill_v1", paper="Yu et al. 2018 (CVPR)")
+@register_model("deepfill_v1_tiny", family="deepfill_v1", paper=PAPER, size_multiple=8, params=228_198)
 def deepfill_v1_tiny(cnum: int = 8) -> DeepFillV1:
     """Same structure with cnum 8, for tests and the small-checkpoint zoo."""
     return DeepFillV1(cnum=cnum)

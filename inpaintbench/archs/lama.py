@@ -42,7 +42,18 @@ import torch
 from torch import Tensor, nn
 
 from inpaintbench.archs.layers.ffc import FFC_BN_ACT, ConcatTupleLayer, FFCResnetBlock
-from inpaintbench.inpainter import MODELS, LearnedInpainter
+from inpaintbench.inpainter import LearnedInpainter
+from inpaintbench.model_registry import register_model
+from inpaintbench.release.layout import (
+    ReleaseLayout,
+    flat_tensors,
+    foreign_objects,
+    omegaconf_plain,
+    prefix_counts,
+    register,
+    state_keys,
+)
+from inpaintbench.release.pretrained import Release, register_releases
 
 PAPER = "Suvorov et al., Resolution-robust Large Mask Inpainting with Fourier Convolutions, WACV 2022"
 #: Prefix of generator keys in official (and our Lightning) checkpoints' `state_dict`.
@@ -137,19 +148,104 @@ class LamaInpainter(LearnedInpainter):
     checkpoint_filter_fn = staticmethod(checkpoint_filter_fn)
 
 
-@MODELS.register("lama_fourier", family="lama", paper=PAPER, params=27_048_835)
+# --- official releases: layouts (recognised from content) and where they are published ---------------
+
+
+def _lama_state(raw: Any) -> Mapping[str, Any] | None:
+    if not isinstance(raw, Mapping) or not isinstance(raw.get("state_dict"), Mapping):
+        return None
+    hparams = raw.get("hyper_parameters")
+    if isinstance(hparams, Mapping) and "arch" in hparams:
+        return None  # our own training checkpoint
+    state = raw["state_dict"]
+    return state if any(k.startswith("generator.model.") for k in state_keys(state)) else None
+
+
+def _lama_blocks(state: Mapping[str, Any]) -> int:
+    return sum(1 for k in state if k.endswith(".conv1.ffc.convg2g.fu.conv_layer.weight"))
+
+
+def _lama_describe(raw: Any) -> dict[str, Any]:
+    state = _lama_state(raw)
+    assert state is not None
+    blocks = _lama_blocks(state)
+    variant = {18: "lama_big", 9: "lama_fourier"}.get(blocks)
+    dropped = {k: v for k, v in prefix_counts(state_keys(state)).items() if k != "generator"}
+    config = omegaconf_plain(raw.get("hyper_parameters"))
+    config = config if isinstance(config, dict) else {}
+    return {
+        "resnet_blocks": blocks,
+        "models": (variant,) if variant else ("lama_big", "lama_fourier"),
+        "dropped_keys": dropped,
+        "lightning_version": raw.get("pytorch-lightning_version"),
+        "epoch": raw.get("epoch"),
+        "global_step": raw.get("global_step"),
+        "foreign_objects": sorted(foreign_objects(raw)),
+        "config_keys": sorted(config),
+        "generator_config": config.get("generator"),
+    }
+
+
+register(
+    ReleaseLayout(
+        name="lama_lightning",
+        description="LaMa Lightning checkpoint (big-lama / lama-fourier models/best.ckpt): "
+        "state_dict['generator.*'] kept, evaluators / discriminator / losses dropped",
+        models=("lama_big", "lama_fourier"),
+        matches=lambda raw: _lama_state(raw) is not None,
+        extract=lambda raw: {
+            k: v for k, v in flat_tensors(_lama_state(raw) or {}).items() if k.startswith("generator.")
+        },
+        describe=_lama_describe,
+    )
+)
+
+
+_LAMA_PAGE = "https://github.com/advimman/lama (README, 'Download pre-trained models')"
+_LAMA_LICENCE = "BSD-3-Clause (advimman/lama LICENSE)"
+
+#: The official releases (timm's pretrained entries); `inpaintbench weights` lists them.
+PRETRAINED: tuple[Release, ...] = register_releases(
+    (
+        Release(
+            name="big-lama",
+            model="lama_big",
+            dataset="Places2 (Places365-Challenge)",
+            published_at=_LAMA_PAGE,
+            files=("big-lama.zip",),
+            archive_member="big-lama/models/best.ckpt",
+            licence=_LAMA_LICENCE,
+            url="https://huggingface.co/smartywu/big-lama/resolve/main/big-lama.zip",
+            notes="Hugging Face mirror linked from the README (also on Yandex Disk / Google Drive). "
+            "sha256 of the zip unknown; a third-party record gives best.ckpt (410,046,389 bytes) a sha256 "
+            "starting fccb7adf, not verified here.",
+        ),
+        Release(
+            name="lama-fourier",
+            model="lama_fourier",
+            dataset="Places2 (Places365-Challenge)",
+            published_at=_LAMA_PAGE + "; Yandex Disk https://disk.yandex.ru/d/ouP6l8VJ0HpMZg",
+            files=("lama-fourier/models/best.ckpt",),
+            licence=_LAMA_LICENCE,
+            notes="Manual download (Yandex Disk / Google Drive folder of all LaMa models). sha256 unknown.",
+        ),
+    )
+)
+
+
+@register_model("lama_fourier", family="lama", paper=PAPER, size_multiple=8, params=27_048_835)
 def lama_fourier(**overrides: Any) -> LamaInpainter:
     """LaMa-Fourier: 9 FFC residual blocks (configs/training/generator/ffc_resnet_075.yaml)."""
     return LamaInpainter(**{"ngf": 64, "n_blocks": 9, **overrides})
 
 
-@MODELS.register("lama_big", family="lama", paper=PAPER, params=50_975_875)
+@register_model("lama_big", family="lama", paper=PAPER, size_multiple=8, params=50_975_875)
 def lama_big(**overrides: Any) -> LamaInpainter:
     """Big LaMa: 18 FFC residual blocks (configs/training/big-lama.yaml); the released big-lama weights."""
     return LamaInpainter(**{"ngf": 64, "n_blocks": 18, **overrides})
 
 
-@MODELS.register("lama_tiny", family="lama", paper=PAPER)
+@register_model("lama_tiny", family="lama", paper=PAPER, size_multiple=8, params=533_795)
 def lama_tiny(**overrides: Any) -> LamaInpainter:
     """Same structure with ngf 16 and 2 blocks, for tests and the small checkpoint zoo."""
     return LamaInpainter(**{"ngf": 16, "n_blocks": 2, **overrides})

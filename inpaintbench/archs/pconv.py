@@ -59,7 +59,10 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from inpaintbench.archs.layers.partial_conv import PartialConv2d, port_weight_to_nvidia
-from inpaintbench.inpainter import MODELS, LearnedInpainter
+from inpaintbench.inpainter import LearnedInpainter
+from inpaintbench.model_registry import register_model
+from inpaintbench.release.layout import ReleaseLayout, flat_tensors, foreign_objects, register
+from inpaintbench.release.pretrained import Release, register_releases
 
 __all__ = ["PConvInpainter", "PConvUNet", "PartialConvBlock", "pconv_unet", "pconv_unet_512", "pconv_unet_tiny"]
 
@@ -261,19 +264,64 @@ def convert_port_state_dict(raw: Any) -> dict[str, Tensor]:
     return converted
 
 
-@MODELS.register("pconv_unet", family="pconv", paper="Liu et al. 2018", learned=True, size=256)
+PAPER = "Liu et al. 2018"
+
+
+# --- official releases: layouts (recognised from content) and where they are published ---------------
+
+
+def _pconv_matches(raw: Any) -> bool:
+    return (
+        isinstance(raw, Mapping)
+        and {"n_iter", "model", "optimizer"} <= set(raw)
+        and isinstance(raw["model"], Mapping)
+        and "enc_1.conv.input_conv.weight" in raw["model"]
+    )
+
+
+register(
+    ReleaseLayout(
+        name="pconv_port",
+        description="PConv U-Net PyTorch port release (1000000.pth = {'n_iter', 'model', 'optimizer'}): "
+        "'model' kept, Adam state dropped",
+        models=("pconv_unet",),
+        matches=_pconv_matches,
+        extract=lambda raw: flat_tensors(raw["model"]),
+        describe=lambda raw: {"n_iter": raw.get("n_iter"), "foreign_objects": sorted(foreign_objects(raw))},
+    )
+)
+
+
+#: The official releases (timm's pretrained entries); `inpaintbench weights` lists them.
+PRETRAINED: tuple[Release, ...] = register_releases(
+    (
+        Release(
+            name="pconv-port-places2",
+            model="pconv_unet",
+            dataset="Places2",
+            published_at="https://github.com/naoto0804/pytorch-inpainting-with-partial-conv (GitHub release v0.0.0)",
+            files=("1000000.pth",),
+            licence="none stated (the repository has no LICENSE file)",
+            notes="Unofficial PyTorch port (NVIDIA released no inpainting weights). Manual download from "
+            "the v0.0.0 release page; sha256 unknown. torch 0.4 legacy format, Adam state on cuda:0.",
+        ),
+    )
+)
+
+
+@register_model("pconv_unet", family="pconv", paper=PAPER, size_multiple=128, params=25_779_796, size=256)
 def pconv_unet() -> PConvInpainter:
     """7 levels, the PyTorch port's layout (released Places2 checkpoint); sides multiple of 128."""
     return PConvInpainter(layer_size=7)
 
 
-@MODELS.register("pconv_unet_512", family="pconv", paper="Liu et al. 2018", learned=True, size=512)
+@register_model("pconv_unet_512", family="pconv", paper=PAPER, size_multiple=256, params=32_859_732, size=512)
 def pconv_unet_512() -> PConvInpainter:
     """8 levels, the paper's 512×512 configuration; sides multiple of 256."""
     return PConvInpainter(layer_size=8)
 
 
-@MODELS.register("pconv_unet_tiny", family="pconv", paper="Liu et al. 2018", learned=True, size=256)
+@register_model("pconv_unet_tiny", family="pconv", paper=PAPER, size_multiple=128, size=256)
 def pconv_unet_tiny() -> PConvInpainter:
     """Same structure with widths 8-16-32-64 (about 0.4 M parameters), for tests and the small zoo."""
     return PConvInpainter(layer_size=7, widths=(8, 16, 32, 64))

@@ -54,7 +54,10 @@ from torch import Tensor, nn
 
 from inpaintbench.archs.layers.kca import AttentionModule, KCAState
 from inpaintbench.archs.layers.partial_conv import PartialConv2d
-from inpaintbench.inpainter import MODELS, LearnedInpainter
+from inpaintbench.inpainter import LearnedInpainter
+from inpaintbench.model_registry import register_model
+from inpaintbench.release.layout import ReleaseLayout, flat_tensors, foreign_objects, register, state_keys
+from inpaintbench.release.pretrained import Release, register_releases
 
 MERGE_EPS = 1e-7  # adaptive merging's denominator guard (official constant)
 SLOPE_OUTER = 0.01  # F.leaky_relu default, used after bn2, bn3 and tail1 in the official forward
@@ -225,19 +228,73 @@ class RFRNet(LearnedInpainter):
         return {key.removeprefix("module."): value for key, value in raw.items()}
 
 
+PAPER = "Li et al., CVPR 2020"
+
+
+# --- official releases: layouts (recognised from content) and where they are published ---------------
+
+
+def _rfr_matches(raw: Any) -> bool:
+    return (
+        isinstance(raw, Mapping)
+        and isinstance(raw.get("generator"), Mapping)
+        and "Pconv1.weight" in raw["generator"]
+        and any(k.startswith("RFRModule.") for k in state_keys(raw["generator"]))
+    )
+
+
+register(
+    ReleaseLayout(
+        name="rfr_official",
+        description="RFR-Net official checkpoint ({'n_iter', 'generator', 'optimizer_G'}): "
+        "'generator' kept, Adam state dropped",
+        models=("rfr_net",),
+        matches=_rfr_matches,
+        extract=lambda raw: flat_tensors(raw["generator"]),
+        describe=lambda raw: {"n_iter": raw.get("n_iter"), "foreign_objects": sorted(foreign_objects(raw))},
+    )
+)
+
+
+#: The official releases (timm's pretrained entries); `inpaintbench weights` lists them.
+PRETRAINED: tuple[Release, ...] = register_releases(
+    (
+        Release(
+            name="rfr-celeba",
+            model="rfr_net",
+            dataset="CelebA",
+            published_at="https://github.com/jingyuanli001/RFR-Inpainting (README, Google Drive)",
+            files=("checkpoint_celeba.pth",),
+            licence="MIT (RFR-Inpainting LICENSE)",
+            notes="Manual download (Google Drive); sha256 unknown.",
+        ),
+        Release(
+            name="rfr-paris",
+            model="rfr_net",
+            dataset="Paris StreetView",
+            published_at="https://github.com/jingyuanli001/RFR-Inpainting (README, Google Drive)",
+            files=("checkpoint_paris.pth",),
+            licence="MIT (RFR-Inpainting LICENSE)",
+            notes="Manual download (Google Drive); file name as saved may differ (layout is detected from "
+            "content); sha256 unknown. Places2 weights were never released.",
+        ),
+    )
+)
+
+
 #: The official configuration (`modules/RFRNet.py`): 31,224,065 parameters.
 FULL_ARGS: dict[str, Any] = dict(channels=64, max_channels=512, iterations=6, kernel_size=7, tail_channels=32)
 #: Same structure, fewer channels (see `rfr_net_tiny`).
 TINY_ARGS: dict[str, Any] = dict(channels=16, max_channels=48, iterations=6, kernel_size=7, tail_channels=16)
 
 
-@MODELS.register("rfr_net", family="rfr", paper="Li et al., CVPR 2020", size_multiple=16)
+@register_model("rfr_net", family="rfr", paper=PAPER, size_multiple=16, params=31_224_065)
 def rfr_net(**args: Any) -> RFRNet:
     """The official RFR-Net (Paris StreetView / CelebA checkpoints load into it)."""
     return RFRNet(**{**FULL_ARGS, **args})
 
 
-@MODELS.register("rfr_net_tiny", family="rfr", paper="Li et al., CVPR 2020", size_multiple=16)
+@register_model("rfr_net_tiny", family="rfr", paper=PAPER, size_multiple=16, params=406_001)
 def rfr_net_tiny(**args: Any) -> RFRNet:
     """RFR-Net with a 16-channel head and a 48-channel cap (406,001 parameters): the test / small-zoo variant."""
     return RFRNet(**{**TINY_ARGS, **args})

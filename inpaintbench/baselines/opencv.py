@@ -11,7 +11,8 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from inpaintbench.inpainter import MODELS, check_batch, to_uint8
+from inpaintbench.inpainter import check_batch, to_uint8
+from inpaintbench.model_registry import register_model
 
 _METHODS = {"telea": cv2.INPAINT_TELEA, "ns": cv2.INPAINT_NS}
 
@@ -45,11 +46,11 @@ class OpenCVInpainter:
         return torch.from_numpy(out).permute(0, 3, 1, 2).to(image.device, torch.float32) / 255.0
 
 
-@MODELS.register("opencv_telea", family="baseline", learned=False, paper="Telea 2004")
+@register_model("opencv_telea", family="baseline", learned=False, paper="Telea 2004")
 def opencv_telea(radius: float = 3.0) -> OpenCVInpainter:
     return OpenCVInpainter("telea", radius)
 
 
-@MODELS.register("opencv_ns", family="baseline", learned=False, paper="Bertalmio et al. 2001")
+@register_model("opencv_ns", family="baseline", learned=False, paper="Bertalmio et al. 2001")
 def opencv_ns(radius: float = 3.0) -> OpenCVInpainter:
     return OpenCVInpainter("ns", radius)

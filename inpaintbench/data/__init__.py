@@ -1,11 +1,9 @@
-"""Datasets over image folders and list files, transforms, the training datamodule, sample set.
+"""Datasets over image folders and list files, transforms, sample set.
 
-`InpaintDataModule` is imported lazily (it pulls in Lightning), so evaluation-only code stays light.
+The training datamodule lives in `inpaintbench.training.datamodule` (it pulls in Lightning).
 """
 
 from __future__ import annotations
-
-from typing import Any
 
 from inpaintbench.data.datasets import (
     DatasetConfigError,
@@ -24,7 +22,6 @@ __all__ = [
     "DatasetConfigError",
     "ImageDataset",
     "ImageDecodeError",
-    "InpaintDataModule",
     "Preprocess",
     "RandomCropFlip",
     "UnreadableImageWarning",
@@ -36,11 +33,3 @@ __all__ = [
     "rgb8_to_tensor",
     "skip_errors_collate",
 ]
-
-
-def __getattr__(name: str) -> Any:
-    if name == "InpaintDataModule":
-        from inpaintbench.data.datamodule import InpaintDataModule
-
-        return InpaintDataModule
-    raise AttributeError(f"module 'inpaintbench.data' has no attribute {name!r}")

@@ -11,7 +11,7 @@ import hashlib
 from collections.abc import Sequence
 from pathlib import Path
 
-from inpaintbench.weights import sha256_file
+from inpaintbench.io.hashing import sha256_file
 
 
 def content_sha256(root: str | Path, ids: Sequence[str]) -> str:

@@ -37,8 +37,7 @@ from typing import Any
 from tqdm import tqdm
 
 from inpaintbench.errors import InpaintbenchError
-from inpaintbench.metrics.aggregate import Summary
-from inpaintbench.metrics.runner import (
+from inpaintbench.evaluation.runner import (
     EvalContext,
     EvalOutcome,
     aggregate,
@@ -48,6 +47,7 @@ from inpaintbench.metrics.runner import (
     run_shards,
     samples_in,
 )
+from inpaintbench.metrics.aggregate import Summary
 from inpaintbench.registry import UnknownNameError
 from inpaintbench.results import RunStore
 
@@ -276,7 +276,7 @@ def evaluate_config(cfg: Any) -> EvalOutcome | None:
 def _evaluate_rank(ranks: Ranks | None, cfg: Any) -> Any:
     from omegaconf import OmegaConf
 
-    from inpaintbench.metrics.runner import build_context, evaluate_context
+    from inpaintbench.evaluation.runner import build_context, evaluate_context
 
     cfg = OmegaConf.create(cfg) if isinstance(cfg, dict) else cfg
     resolved = OmegaConf.to_container(cfg, resolve=True)

@@ -3,8 +3,8 @@
 Image id `city/0001.jpg` takes the mask `<root>/city/0001<suffix>.<ext>` for any image extension
 (PNG is the safe choice: JPEG masks are not binary after decoding). Nothing is implicit:
 
-- `polarity: hole_white | hole_black` and `threshold` (in [0, 1), a fraction of full white, like
-  `inpainter.binarize_mask`) must be set in the config; a pixel is "white" when its grey value is
+- `polarity: hole_white | hole_black` and `threshold` (in [0, 1), a fraction of full white) must
+  be set in the config; a pixel is "white" when its grey value is
   > threshold, and a hole is white or black by polarity;
 - the mask is binarised exactly once, at its own resolution, then follows its image's geometry
   (`render_source`): the same shorter-side resize and centre crop as the image, with nearest

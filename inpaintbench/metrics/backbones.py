@@ -25,7 +25,10 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from inpaintbench.weights import WeightsError, as_state_dict, check_state_dict, read_checkpoint, sha256_file
+from inpaintbench.io.atomic import atomic_path
+from inpaintbench.io.errors import WeightsError
+from inpaintbench.io.hashing import check_sha256, matches_sha256, sha256_file
+from inpaintbench.weights import as_state_dict, check_state_dict, read_checkpoint
 
 
 class BackboneUnavailableError(RuntimeError):
@@ -139,14 +142,11 @@ def import_weight_file(path: str | Path) -> Path:
     if spec is None:
         known = ", ".join(s.file_name for s in BACKBONES.values())
         raise WeightsError(f"{source}: not a known metric backbone file name (known: {known})")
-    digest = sha256_file(source)
-    if not digest.startswith(spec.hash_prefix):
-        raise WeightsError(f"{source}: sha256 {digest[:16]}... does not start with the published {spec.hash_prefix}")
+    check_sha256(source, sha256_file(source), spec.hash_prefix, published=True)
     target = cache_dir() / spec.file_name
     target.parent.mkdir(parents=True, exist_ok=True)
-    tmp = target.with_name(target.name + ".partial")
-    shutil.copyfile(source, tmp)
-    tmp.replace(target)
+    with atomic_path(target) as tmp:
+        shutil.copyfile(source, tmp)
     return target
 
 
@@ -157,7 +157,7 @@ def fetch_weight_file(name: str) -> Path:
 
     spec = BACKBONES[name]
     target = cache_dir() / spec.file_name
-    if target.is_file() and sha256_file(target).startswith(spec.hash_prefix):
+    if target.is_file() and matches_sha256(sha256_file(target), spec.hash_prefix):
         return target
     try:
         download(spec.url, target, sha256=spec.hash_prefix)

@@ -13,20 +13,7 @@ from typing import Any
 
 from inpaintbench.metrics.errors import MetricConfigError
 from inpaintbench.metrics.ids import IDSConfig
-
-#: name -> (column header, higher is better)
-METRIC_COLUMNS: dict[str, tuple[str, bool]] = {
-    "ssim": ("SSIM", True),
-    "psnr": ("PSNR", True),
-    "l1_whole": ("L1 (whole)", False),
-    "l1_hole": ("L1 (hole)", False),
-    "lpips_alex": ("LPIPS-alex", False),
-    "lpips_vgg": ("LPIPS-vgg", False),
-    "fid": ("FID", False),
-    "kid": ("KID", False),
-    "p_ids": ("P-IDS", True),
-    "u_ids": ("U-IDS", True),
-}
+from inpaintbench.metrics.spec import per_image_metrics
 
 _FIXED = {
     "ssim_color": "rgb",
@@ -113,4 +100,4 @@ class MetricConfig:
 
     @property
     def per_image_metrics(self) -> list[str]:
-        return ["ssim", "psnr", "l1_whole", "l1_hole", *[f"lpips_{net}" for net in self.lpips_nets]]
+        return per_image_metrics(self.lpips_nets)

@@ -22,6 +22,7 @@ from inpaintbench.inpainter import to_uint8
 from inpaintbench.metrics import functional as fn
 from inpaintbench.metrics.backbones import BackboneUnavailableError, build_inception_fid, build_lpips, extractor_id
 from inpaintbench.metrics.config import MetricConfig
+from inpaintbench.metrics.spec import IDS_METRICS, METRICS, lpips_metric
 from inpaintbench.results import ArrayCache
 
 FEATURE_NAMES = ("inception_real", "inception_fake")
@@ -59,14 +60,14 @@ class MetricSuite:
         try:
             suite.inception = inception_factory().to(device).eval()
         except BackboneUnavailableError as missing:
-            suite.unavailable["fid"] = suite.unavailable["kid"] = str(missing)
-            if config.ids.enabled:
-                suite.unavailable["p_ids"] = suite.unavailable["u_ids"] = str(missing)
+            for spec in METRICS:
+                if spec.backbone == "inception" and (config.ids.enabled or spec.name not in IDS_METRICS):
+                    suite.unavailable[spec.name] = str(missing)
         for net in config.lpips_nets:
             try:
                 suite.lpips[net] = lpips_factory(net).to(device).eval()
             except BackboneUnavailableError as missing:
-                suite.unavailable[f"lpips_{net}"] = str(missing)
+                suite.unavailable[lpips_metric(net)] = str(missing)
         return suite
 
     def identity(self) -> dict[str, object]:
@@ -74,7 +75,7 @@ class MetricSuite:
         extractors = {"inception_fid": extractor_id(self.inception) if self.inception is not None else "unavailable"}
         for net in self.config.lpips_nets:
             module = self.lpips.get(net)
-            extractors[f"lpips_{net}"] = extractor_id(module) if module is not None else "unavailable"
+            extractors[lpips_metric(net)] = extractor_id(module) if module is not None else "unavailable"
         self._ids = extractors
         return {"metrics": self.config.identity(), "extractors": extractors}
 
@@ -117,7 +118,7 @@ class MetricSuite:
     def _lpips(
         self, net: str, real: Tensor, fake: Tensor, real_hashes: list[str], fake_hashes: list[str]
     ) -> np.ndarray:
-        ident = self._extractor_key(f"lpips_{net}")
+        ident = self._extractor_key(lpips_metric(net))
         keys = [
             hashlib.sha256(f"lpips:{ident}:{r}:{f}".encode()).hexdigest()
             for r, f in zip(real_hashes, fake_hashes, strict=True)
@@ -147,7 +148,7 @@ class MetricSuite:
         hashes = {"real": image_hashes(real), "completed": image_hashes(fake)}
         for net, module in self.lpips.items():
             if module is not None:
-                values[f"lpips_{net}"] = self._lpips(net, real, fake, hashes["real"], hashes["completed"])
+                values[lpips_metric(net)] = self._lpips(net, real, fake, hashes["real"], hashes["completed"])
         features: dict[str, np.ndarray] = {}
         if self.inception is not None:
             features["inception_real"] = self._inception(real, hashes["real"])

@@ -19,8 +19,10 @@ from pathlib import Path
 
 from tqdm import tqdm
 
-from inpaintbench.release.catalog import Release, hub_checkpoints_dir
-from inpaintbench.weights import WeightsError, sha256_file
+from inpaintbench.io.atomic import atomic_path
+from inpaintbench.io.errors import WeightsError
+from inpaintbench.io.hashing import matches_sha256, sha256_file
+from inpaintbench.release.pretrained import Release, hub_checkpoints_dir
 
 log = logging.getLogger(__name__)
 _CHUNK = 1 << 20
@@ -55,7 +57,7 @@ def download(url: str, target: Path, *, sha256: str | None = None, progress: boo
             f"run the same command again to resume from {part}"
         ) from None
     actual = sha256_file(part)
-    if sha256 and not actual.startswith(sha256.lower()):
+    if sha256 and not matches_sha256(actual, sha256):
         part.unlink()
         raise WeightsError(
             f"{url}: sha256 {actual[:16]}... does not match the expected {sha256}; deleted the partial file {part}"
@@ -94,16 +96,18 @@ def _stream(
 def extract_member(archive: Path, member: str, target: Path) -> Path:
     """Copy one file out of a zip archive (streamed, atomically renamed)."""
     try:
-        with zipfile.ZipFile(archive) as zipped, zipped.open(member) as source:
-            tmp = target.with_name(target.name + ".tmp")
-            target.parent.mkdir(parents=True, exist_ok=True)
-            with open(tmp, "wb") as out:
-                shutil.copyfileobj(source, out, _CHUNK)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        with (
+            zipfile.ZipFile(archive) as zipped,
+            zipped.open(member) as source,
+            atomic_path(target) as tmp,
+            open(tmp, "wb") as out,
+        ):
+            shutil.copyfileobj(source, out, _CHUNK)
     except KeyError:
         raise WeightsError(f"{archive}: has no member {member}") from None
     except zipfile.BadZipFile as error:
         raise WeightsError(f"{archive}: not a readable zip archive ({error})") from None
-    tmp.replace(target)
     return target
 
 
@@ -122,7 +126,7 @@ def fetch_release(release: Release, *, cache_dir: Path | None = None, progress: 
     downloaded = root / release.name / release.download_name if release.archive_member else loadable
     if not downloaded.exists():
         download(release.url, downloaded, sha256=release.sha256, progress=progress)
-    elif release.sha256 and not sha256_file(downloaded).startswith(release.sha256):
+    elif release.sha256 and not matches_sha256(sha256_file(downloaded), release.sha256):
         raise WeightsError(f"{downloaded}: present but its sha256 does not match {release.sha256}; delete it")
     if release.archive_member:
         extract_member(downloaded, release.archive_member, loadable)

@@ -9,19 +9,17 @@ the `.index` followed by every data shard, in shard order) and recorded in every
 
 from __future__ import annotations
 
-import hashlib
-import struct
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from safetensors.torch import load_file as _load_safetensors
 from torch import Tensor
 
-from inpaintbench.release import layouts, safe_pickle, tensorbundle
-from inpaintbench.weights import WeightsError, sha256_file
-
-_CHUNK = 1 << 20
+from inpaintbench.io.containers import is_safetensors_file, read_safetensors
+from inpaintbench.io.errors import WeightsError
+from inpaintbench.io.hashing import check_sha256, sha256_file, sha256_files
+from inpaintbench.release import layout as layouts
+from inpaintbench.release import safe_pickle, tensorbundle
 
 
 @dataclass
@@ -40,31 +38,6 @@ class ReleaseContent:
         return tuple(self.info.get("models") or layouts.LAYOUTS.get(self.layout).models)
 
 
-def is_safetensors_file(path: Path) -> bool:
-    """safetensors: an 8-byte little-endian header length, then a JSON object."""
-    with open(path, "rb") as handle:
-        head = handle.read(9)
-    if len(head) < 9 or head[8:9] != b"{":
-        return False
-    (header_len,) = struct.unpack("<Q", head[:8])
-    return 2 <= header_len <= path.stat().st_size - 8
-
-
-def sha256_files(paths: list[Path]) -> str:
-    """sha256 of several files read one after the other (a TensorFlow checkpoint's identity)."""
-    digest = hashlib.sha256()
-    for path in paths:
-        with open(path, "rb") as handle:
-            while chunk := handle.read(_CHUNK):
-                digest.update(chunk)
-    return digest.hexdigest()
-
-
-def _check_hash(path: Path, actual: str, expected: str | None) -> None:
-    if expected and not actual.startswith(expected.lower()):
-        raise WeightsError(f"{path}: sha256 {actual[:16]}... does not match the expected {expected}")
-
-
 def read_raw(path: str | Path, *, sha256: str | None = None) -> tuple[Any, str]:
     """The raw object of a release (unpickled dict, TF variables, safetensors dict) and its sha256."""
     path = Path(path)
@@ -76,17 +49,16 @@ def read_raw(path: str | Path, *, sha256: str | None = None) -> tuple[Any, str]:
         if missing:
             raise WeightsError(f"{missing[0]}: data shard missing from the TensorFlow checkpoint {bundle.prefix}")
         digest = sha256_files(bundle.files())
-        _check_hash(path, digest, sha256)
+        if sha256:
+            check_sha256(path, digest, sha256)
         return layouts.TFVariables(tensorbundle.read_tensorbundle(path)), digest
     if path.stat().st_size == 0:
         raise WeightsError(f"{path}: empty file")
     digest = sha256_file(path)
-    _check_hash(path, digest, sha256)
+    if sha256:
+        check_sha256(path, digest, sha256)
     if is_safetensors_file(path):
-        try:
-            return _load_safetensors(str(path), device="cpu"), digest
-        except Exception as error:  # safetensors raises several unrelated types
-            raise WeightsError(f"{path}: not a readable safetensors file ({error})") from None
+        return read_safetensors(path), digest
     return safe_pickle.load_torch_pickle(path), digest
 
 
@@ -127,15 +99,13 @@ def registered_names(model: Any) -> tuple[str, ...]:
     explicit = getattr(model, "model_name", None)
     if isinstance(explicit, str):
         return (explicit,)
-    from inpaintbench.catalog import load_families
-    from inpaintbench.inpainter import MODELS
+    from inpaintbench.model_registry import MODELS
 
-    load_families()
     return tuple(name for name in MODELS.names() if MODELS.get(name) is type(model))
 
 
 def _family(name: str) -> str | None:
-    from inpaintbench.inpainter import MODELS
+    from inpaintbench.model_registry import MODELS
 
     return MODELS.entry(name).meta.get("family") if name in MODELS else None
 

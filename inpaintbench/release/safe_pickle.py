@@ -43,7 +43,6 @@ import io
 import math
 import pickle
 import sys
-import tarfile
 import zipfile
 from collections import Counter, OrderedDict, defaultdict
 from collections.abc import Iterator
@@ -53,7 +52,8 @@ from typing import Any, ClassVar
 import torch
 import torch._weights_only_unpickler as _torch_safe
 
-from inpaintbench.weights import WeightsError
+from inpaintbench.io.containers import container_format
+from inpaintbench.io.errors import WeightsError
 
 
 class UnsafePickleError(WeightsError, pickle.UnpicklingError):
@@ -347,19 +347,6 @@ def loads(data: bytes, **kwargs: Any) -> Any:
 
 
 _THIS_MODULE = sys.modules[__name__]
-
-
-def container_format(path: Path) -> str:
-    """'zip', 'legacy' (torch < 1.6 magic-number format) or 'tar' (torch < 0.4), from the bytes."""
-    with open(path, "rb") as handle:
-        head = handle.read(8)
-    if head[:4] == b"PK\x03\x04":
-        return "zip"
-    if head[:1] == b"\x80":
-        return "legacy"
-    if tarfile.is_tarfile(path):
-        return "tar"
-    raise WeightsError(f"{path}: not a torch pickle (starts with {head[:8]!r})")
 
 
 def load_torch_pickle(path: str | Path) -> Any:

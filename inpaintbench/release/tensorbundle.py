@@ -29,7 +29,7 @@ import crc32c
 import numpy as np
 import torch
 
-from inpaintbench.weights import WeightsError
+from inpaintbench.io.errors import WeightsError
 
 TABLE_MAGIC = 0xDB4775248B80FB57
 FOOTER_SIZE = 48

@@ -15,7 +15,8 @@ from pathlib import Path
 from typing import Any
 
 from inpaintbench.metrics.aggregate import ALL, bin_order, row_value, scored
-from inpaintbench.metrics.config import METRIC_COLUMNS, MetricConfig
+from inpaintbench.metrics.config import MetricConfig
+from inpaintbench.metrics.spec import SPECS, arrow
 from inpaintbench.metrics.stats import PairedDifference, paired_bootstrap
 from inpaintbench.results import RunStore, atomic_write_text, slug
 
@@ -54,7 +55,7 @@ def compare_runs(a: RunStore, b: RunStore, config: MetricConfig, known_bins: lis
     for name in bin_order([x for x in by_bin if x != ALL], known_bins):
         keys = by_bin[name]
         for metric in metrics:
-            higher = METRIC_COLUMNS[metric][1]
+            higher = SPECS[metric].higher_is_better
             result = paired_bootstrap(
                 [row_value(rows_a[k], metric) for k in keys],
                 [row_value(rows_b[k], metric) for k in keys],
@@ -73,7 +74,7 @@ def render_comparison(name_a: str, name_b: str, rows: list[ComparisonRow]) -> st
     lines.append("|---|---|---|---|---|---|")
     for row in rows:
         r = row.result
-        label = METRIC_COLUMNS[row.metric][0] + (" ↑" if METRIC_COLUMNS[row.metric][1] else " ↓")
+        label = SPECS[row.metric].label + arrow(row.metric)
         lines.append(f"| {row.bin} | {label} | {r.mean:+.5f} | [{r.low:+.5f}, {r.high:+.5f}] | {r.n} | {r.verdict} |")
     return "\n".join(lines)
 

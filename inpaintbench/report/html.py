@@ -22,8 +22,8 @@ from markupsafe import Markup
 from tqdm import tqdm
 
 from inpaintbench.metrics.aggregate import ALL, scored
-from inpaintbench.metrics.config import METRIC_COLUMNS
 from inpaintbench.metrics.saved_images import GRID_PER_BIN, GRID_WORST
+from inpaintbench.metrics.spec import SPECS, arrow
 from inpaintbench.report import grids, plots
 from inpaintbench.report.compare import load_comparisons
 from inpaintbench.report.leaderboard import (
@@ -111,7 +111,7 @@ def _scatter(
         for r in scored
         if r["metric"] == quality and r["bin"] == ALL and r["model"] in cost and r["model"] in params
     ]
-    label = METRIC_COLUMNS[quality][0] + (" ↑" if METRIC_COLUMNS[quality][1] else " ↓") + " (all bins)"
+    label = SPECS[quality].label + arrow(quality) + " (all bins)"
     cost_label = EFFICIENCY_COLUMNS[SCATTER_COST][0]
 
     def draw(page_dir: Path) -> None:
@@ -145,11 +145,11 @@ def plan_report(
         sections.append(section)
         group_rows = in_group(rows, group)
         bins = _bins(group_rows, bin_order)
-        metrics = [m for m in METRIC_COLUMNS if any(r["metric"] == m for r in group_rows)]
+        metrics = [m for m in SPECS if any(r["metric"] == m for r in group_rows)]
         missing = {m: _unavailable([r for r in group_rows if r["metric"] == m]) for m in metrics}
         section.tables = metric_tables([r for r in group_rows if missing[r["metric"]] is None], bin_order, notes)
         for metric in metrics:
-            label = METRIC_COLUMNS[metric][0] + (" ↑" if METRIC_COLUMNS[metric][1] else " ↓")
+            label = SPECS[metric].label + arrow(metric)
             if missing[metric] is not None:  # metrics sharing one reason (FID, KID) share one line
                 same = [i for i, (_, reason) in enumerate(section.unavailable) if reason == missing[metric]]
                 if same:
@@ -214,7 +214,7 @@ def _worst_step(section: Section, run: grids.RunImages) -> Step:
 
 
 def _forest_step(section: Section, comparison: Mapping[str, Any], bins: Sequence[str], number: int) -> Step:
-    labels = {m: METRIC_COLUMNS[m][0] for m in METRIC_COLUMNS}
+    labels = {m: spec.label for m, spec in SPECS.items()}
 
     def draw(page_dir: Path) -> None:
         fig = plots.forest(comparison, labels, [*bins, ALL])

@@ -11,9 +11,7 @@ table; every run not shown (incomplete, damaged, superseded) listed with the rea
 
 from __future__ import annotations
 
-import csv
 import datetime as _dt
-import io
 import os
 import platform
 import subprocess
@@ -23,10 +21,11 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
+from inpaintbench.io.csvtext import csv_text
 from inpaintbench.metrics.aggregate import ALL, Summary
-from inpaintbench.metrics.config import METRIC_COLUMNS
+from inpaintbench.metrics.spec import SPECS
 from inpaintbench.report.selection import RunChoice, choose_runs
-from inpaintbench.report.table import DECIMALS
+from inpaintbench.report.table import decimals
 from inpaintbench.results import RunStore, atomic_write_text, find_runs
 
 CSV_FIELDS = [
@@ -113,28 +112,15 @@ def gather(
     return [row for store in choice.shown for row in run_rows(store)], choice.not_shown
 
 
-def _csv_value(value: Any) -> str:
-    if value is None:
-        return ""
-    if isinstance(value, float):
-        return repr(value)
-    return str(value)
-
-
 def render_csv(rows: Iterable[Mapping[str, Any]]) -> str:
-    buffer = io.StringIO()
-    writer = csv.DictWriter(buffer, fieldnames=CSV_FIELDS, lineterminator="\n")
-    writer.writeheader()
-    for row in rows:
-        writer.writerow({k: _csv_value(row.get(k)) for k in CSV_FIELDS})
-    return buffer.getvalue()
+    return csv_text(rows, CSV_FIELDS)
 
 
 def _fmt(metric: str, row: Mapping[str, Any]) -> str:
     value = row.get("value")
     if value is None or value == "":
         return "–"
-    digits = DECIMALS.get(metric, EFFICIENCY_COLUMNS.get(metric, ("", False, 3))[2])
+    digits = decimals(metric, EFFICIENCY_COLUMNS.get(metric, ("", False, 3))[2])
     text = f"{float(value):.{digits}f}"
     if row.get("ci_low") not in (None, "") and row.get("ci_high") not in (None, ""):
         text += f" [{float(row['ci_low']):.{digits}f}, {float(row['ci_high']):.{digits}f}]"
@@ -178,16 +164,12 @@ class LeaderTable:
 
 def scored_groups(rows: Sequence[Mapping[str, Any]]) -> list[tuple[str, str, str]]:
     """(data, protocol id, protocol version) of every per-bin metric row, sorted."""
-    return sorted(
-        {(r["data"], r["protocol_id"], str(r["protocol_version"])) for r in rows if r["metric"] in METRIC_COLUMNS}
-    )
+    return sorted({(r["data"], r["protocol_id"], str(r["protocol_version"])) for r in rows if r["metric"] in SPECS})
 
 
 def in_group(rows: Sequence[Mapping[str, Any]], group: tuple[str, str, str]) -> list[Mapping[str, Any]]:
     return [
-        r
-        for r in rows
-        if r["metric"] in METRIC_COLUMNS and (r["data"], r["protocol_id"], str(r["protocol_version"])) == group
+        r for r in rows if r["metric"] in SPECS and (r["data"], r["protocol_id"], str(r["protocol_version"])) == group
     ]
 
 
@@ -202,8 +184,8 @@ def metric_tables(
 ) -> list[LeaderTable]:
     """Per metric present in one (data, protocol) group: models x bins, best reliable value marked."""
     tables = []
-    for metric in [m for m in METRIC_COLUMNS if any(r["metric"] == m for r in group)]:
-        label, higher = METRIC_COLUMNS[metric][:2]
+    for metric in [m for m in SPECS if any(r["metric"] == m for r in group)]:
+        label, higher = SPECS[metric].label, SPECS[metric].higher_is_better
         cells = [r for r in group if r["metric"] == metric]
         bins = group_bins(cells, bin_order)
         table = LeaderTable(f"{label} {'↑ higher is better' if higher else '↓ lower is better'}", bins)

@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from inpaintbench.errors import InpaintbenchError
-from inpaintbench.results import RUN_FILE, RunRecordError, RunStore, run_problem
+from inpaintbench.results import RUN_FILE, RunRecordError, RunStore, find_runs, run_problem, slug
 
 
 class SelectionError(InpaintbenchError):
@@ -131,3 +131,39 @@ def choose_runs(stores: Iterable[RunStore], select: Sequence[str] = (), root: Pa
     if unknown:
         raise SelectionError(f"select={unknown[0]}: no complete run has this run-hash prefix or directory")
     return RunChoice(shown, not_shown)
+
+
+def find_run(results_root: Path, model: str, protocol_id: str, data: str) -> Any:
+    """The run `compare` uses for `model` (a model name or a run directory): the complete run that
+    `report` shows for this data and protocol; the others are named with the reason."""
+    if Path(model).joinpath("run.json").is_file():
+        store = RunStore(Path(model))
+        problem = run_problem(store, store.record())
+        if problem:
+            raise InpaintbenchError(f"{store.path}: cannot compare this run: {problem}")
+        return store
+
+    def matches(store: RunStore) -> bool:
+        try:
+            record = store.record()
+        except RunRecordError:
+            return False
+        same_protocol = slug(record["protocol_id"]) == slug(protocol_id)
+        found = record["model"] == model and same_protocol and record["data"] == data
+        return found and run_problem(store, record) is None  # only complete, undamaged runs
+
+    runs = [r for r in find_runs(results_root) if matches(r)]
+    if not runs:
+        raise FileNotFoundError(
+            f"no complete run of '{model}' on {data} / {protocol_id} under {results_root}/runs; "
+            "run `inpaintbench eval` first"
+        )
+    if len(runs) == 1:
+        return runs[0]
+    choice = choose_runs(runs, root=results_root)  # the run `report` shows for this model, data and protocol
+    chosen = choice.shown[0]
+    where = chosen.path.relative_to(results_root)
+    print(f"{model}: using {where} (the run `report` shows; a=/b= take a run directory to pick another)")
+    for line in choice.not_shown:
+        print(f"    {line.replace(' not shown: ', ' not used: ')}")
+    return chosen

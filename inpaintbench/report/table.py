@@ -3,17 +3,12 @@
 from __future__ import annotations
 
 from inpaintbench.metrics.aggregate import Cell, Summary
-from inpaintbench.metrics.config import METRIC_COLUMNS
-
-#: decimals shown per metric
-DECIMALS = {
-    "ssim": 4, "psnr": 2, "l1_whole": 4, "l1_hole": 4, "lpips_alex": 4, "lpips_vgg": 4, "fid": 2, "kid": 4,
-    "p_ids": 4, "u_ids": 4,
-}  # fmt: skip
+from inpaintbench.metrics.spec import IDS_METRICS, METRICS, SPECS, arrow, metric_order, per_image_metrics
 
 
-def metric_order(metrics: list[str]) -> list[str]:
-    return [m for m in METRIC_COLUMNS if m in metrics]
+def decimals(name: str, default: int = 4) -> int:
+    """Digits shown for a metric (the spec table's), `default` for a column that is not a metric."""
+    return SPECS[name].decimals if name in SPECS else default
 
 
 def format_cell(name: str, cell: Cell | None, footnotes: dict[str, int], with_ci: bool = True) -> str:
@@ -22,7 +17,7 @@ def format_cell(name: str, cell: Cell | None, footnotes: dict[str, int], with_ci
         if cell is not None and cell.note:
             return f"-[{footnotes.setdefault(cell.note, len(footnotes) + 1)}]"
         return "-"
-    digits = DECIMALS.get(name, 4)
+    digits = decimals(name)
     text = f"{cell.value:.{digits}f}"
     if name == "kid" and cell.std is not None:
         text += f" ± {cell.std:.{digits}f}"
@@ -37,15 +32,14 @@ def format_cell(name: str, cell: Cell | None, footnotes: dict[str, int], with_ci
 
 def render_summary(summary: Summary, lpips_nets: tuple[str, ...] = ("alex",)) -> str:
     """A Markdown-style table readable on a terminal, with footnotes for unavailable/unreliable cells."""
-    ids = [m for m in ("p_ids", "u_ids") if m in summary.unavailable or any(m in r.cells for r in summary.rows)]
-    columns = metric_order(
-        ["ssim", "psnr", "l1_whole", "l1_hole", *[f"lpips_{n}" for n in lpips_nets], "fid", "kid", *ids]
-    )
+    ids = [m for m in IDS_METRICS if m in summary.unavailable or any(m in r.cells for r in summary.rows)]
+    per_set = [s.name for s in METRICS if not s.per_image and s.name not in IDS_METRICS]
+    columns = metric_order([*per_image_metrics(lpips_nets), *per_set, *ids])
     footnotes: dict[str, int] = {}
     for name, message in summary.unavailable.items():
         if name in columns:
             footnotes.setdefault(message, len(footnotes) + 1)
-    arrows = [METRIC_COLUMNS[c][0] + (" ↑" if METRIC_COLUMNS[c][1] else " ↓") for c in columns]
+    arrows = [SPECS[c].label + arrow(c) for c in columns]
     header = ["bin", *arrows, "N", "left out: empty / full hole"]
     lines = [header]
     for row in summary.rows:

@@ -15,7 +15,7 @@ from test_evaluate import context
 from inpaintbench import create_model
 from inpaintbench.errors import InpaintbenchError
 from inpaintbench.evaluation.distributed import RankFailedError, RankPlan, Ranks, evaluate_ranks, launch
-from inpaintbench.metrics.runner import InputChangedError, evaluate_context, model_key, open_run
+from inpaintbench.evaluation.runner import InputChangedError, evaluate_context, model_key, open_run
 from inpaintbench.report.leaderboard import gather, render_csv
 
 N_IMAGES = 12  # x 2 masks = 24 samples in 5 shards of 5 (the last one 4), batches of 3

@@ -15,10 +15,10 @@ import pytest
 import torch
 
 from inpaintbench import create_model
+from inpaintbench.evaluation.runner import EvalContext, evaluate_context
 from inpaintbench.metrics.backbones import BackboneUnavailableError
 from inpaintbench.metrics.config import MetricConfig
 from inpaintbench.metrics.ids import IDSConfig, inception_discriminative_scores
-from inpaintbench.metrics.runner import EvalContext, evaluate_context
 from inpaintbench.metrics.suite import MetricSuite
 from inpaintbench.report.compare import compare_runs
 from inpaintbench.report.leaderboard import render_csv, render_markdown, run_rows
@@ -161,7 +161,7 @@ def test_resume_after_an_exception_half_way_gives_the_identical_table(tmp_path: 
 
 
 def _key(root: Path):
-    from inpaintbench.metrics.runner import build_manifest, run_key
+    from inpaintbench.evaluation.runner import build_manifest, run_key
 
     ctx = context(root)
     ctx.manifest = build_manifest(ctx, ctx.protocol.samples(ctx.image_ids))

@@ -16,7 +16,6 @@ that list tiny. To exempt a new command, add its exact README text there and say
 
 from __future__ import annotations
 
-import importlib.util
 import os
 import re
 import shlex
@@ -29,8 +28,8 @@ from pathlib import Path
 import pytest
 
 from inpaintbench import cli
+from inpaintbench.cli.overrides import is_override, prepare
 from inpaintbench.config import REPO_ROOT, compose
-from inpaintbench.overrides import is_override, prepare
 
 README = REPO_ROOT / "README.md"
 
@@ -117,7 +116,7 @@ def test_readme_command_is_valid_for_the_cli(
 ) -> None:
     """Checked against the CLI itself: the command exists, its flags are in its --help, its config
     group choices exist and its keys compose. Checkpoints the README trains count as exported."""
-    from inpaintbench import overrides as overrides_module
+    from inpaintbench.cli import overrides as overrides_module
 
     exported = overrides_module.zoo_checkpoints
     monkeypatch.setattr(overrides_module, "zoo_checkpoints", lambda o=(): [*exported(o), *trained_by_readme()])
@@ -166,11 +165,9 @@ def test_readme_python_blocks_compile() -> None:
 
 
 def _load_release_writer():
-    path = REPO_ROOT / "tests" / "unit" / "test_release_support.py"
-    spec = importlib.util.spec_from_file_location("_release_support", path)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module.write_lama_ckpt
+    from tools.release_files import write_lama_ckpt
+
+    return write_lama_ckpt
 
 
 def copy_checkout(target: Path) -> None:

@@ -12,7 +12,7 @@ from lightning.pytorch.callbacks import Callback
 
 from inpaintbench import create_model
 from inpaintbench.tasks import train as train_task
-from inpaintbench.training import lightning_strategy, train
+from inpaintbench.training.train import lightning_strategy, train
 from inpaintbench.weights import load_weights
 from inpaintbench.zoo import list_zoo, verify_entry
 

@@ -8,7 +8,7 @@ import sys
 import time
 
 from inpaintbench.cli import main
-from inpaintbench.metrics import runner
+from inpaintbench.evaluation import runner
 
 delay = float(sys.argv[1])
 original = runner.run_shard

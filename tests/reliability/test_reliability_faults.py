@@ -142,7 +142,7 @@ def test_two_identical_evaluations_at_once_share_the_shards_and_agree(tmp_path: 
 def test_ctrl_c_is_one_line_exit_130_and_the_rerun_resumes(
     tmp_path: Path, data: tuple[Path, Path], monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture
 ) -> None:
-    from inpaintbench.metrics import runner
+    from inpaintbench.evaluation import runner
 
     whole = kit.evaluate(tmp_path / "whole", *data)
     results = tmp_path / "results"

@@ -17,8 +17,8 @@ import reliability_kit as kit
 import torch
 from PIL import Image
 
-from inpaintbench.metrics import runner
-from inpaintbench.metrics.runner import InputChangedError
+from inpaintbench.evaluation import runner
+from inpaintbench.evaluation.runner import InputChangedError
 
 
 @pytest.fixture(autouse=True)

@@ -78,12 +78,12 @@ def test_select_picks_a_run_and_an_unknown_selection_is_one_line(
 
 def test_compare_uses_only_complete_runs(results: dict[str, Path], capsys: pytest.CaptureFixture) -> None:
     from inpaintbench.errors import InpaintbenchError
-    from inpaintbench.tasks import _find_run
+    from inpaintbench.report.selection import find_run
 
     record = json.loads((results["full"] / "run.json").read_text())
     protocol, data = record["protocol_id"], record["data"]  # data: the folder's default label, <folder>-<hash>
     # full, limited and older complete runs: the one `report` shows is used, the others named with the reason
-    assert _find_run(results["root"], "opencv_telea", protocol, data).path == results["full"]
+    assert find_run(results["root"], "opencv_telea", protocol, data).path == results["full"]
     said = capsys.readouterr().out
     shown = results["full"].relative_to(results["root"])
     assert f"opencv_telea: using {shown} (the run `report` shows" in said
@@ -91,6 +91,6 @@ def test_compare_uses_only_complete_runs(results: dict[str, Path], capsys: pytes
     assert f"{results['older'].name} not used: older protocol version (v0 < v1)" in said
     shutil.rmtree(results["limited"])
     shutil.rmtree(results["older"])
-    assert _find_run(results["root"], "opencv_telea", protocol, data).path == results["full"]
+    assert find_run(results["root"], "opencv_telea", protocol, data).path == results["full"]
     with pytest.raises(InpaintbenchError, match="incomplete: 4 of 6 samples"):
-        _find_run(results["root"], str(results["interrupted"]), protocol, data)
+        find_run(results["root"], str(results["interrupted"]), protocol, data)

@@ -73,7 +73,7 @@ def test_an_inpainter_that_returns_its_input_sees_no_ground_truth(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     images, masks = kit.make_dataset(tmp_path / "data")
-    monkeypatch.setattr("inpaintbench.create_model", lambda name, **args: ReturnsItsInput())
+    monkeypatch.setattr("inpaintbench.inpainter.create_model", lambda name, **args: ReturnsItsInput())
     outcome = kit.evaluate(tmp_path / "results", images, masks, "cache_completed=false")
     for row in outcome.store.iter_rows():
         image = torch.from_numpy(np.array(Image.open(images / row["image_id"]))).permute(2, 0, 1)[None] / 255.0
@@ -114,7 +114,7 @@ def test_a_non_finite_prediction_is_an_error_row_not_a_number(tmp_path: Path, mo
             return out
 
     images, masks = kit.make_dataset(tmp_path / "data", n=4)
-    monkeypatch.setattr("inpaintbench.create_model", lambda name, **args: NaNInHole())
+    monkeypatch.setattr("inpaintbench.inpainter.create_model", lambda name, **args: NaNInHole())
     outcome = kit.evaluate(tmp_path / "results", images, masks)
     rows = list(outcome.store.iter_rows())
     assert [("error" in r) for r in rows] == [True, False, True, False]

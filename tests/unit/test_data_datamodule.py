@@ -11,9 +11,8 @@ import torch
 from PIL import Image
 
 import inpaintbench.masks as masks_module
-from inpaintbench.data import InpaintDataModule
-from inpaintbench.data.datamodule import EpochSampler
 from inpaintbench.registry import Registry
+from inpaintbench.training.datamodule import EpochSampler, InpaintDataModule
 
 STAND_IN = "test_data_stand_in_box"
 SIZE = 32

@@ -12,15 +12,15 @@ from helpers import RepeatedSamples, quiet_trainer
 from torch import nn
 from torch.utils.data import DataLoader
 
-from inpaintbench.catalog import load_families
 from inpaintbench.losses.wgan import (
     gradient_penalty,
     spatial_discounting_mask,
     wgan_critic_loss,
     wgan_generator_loss,
 )
-from inpaintbench.systems.base import SYSTEMS
-from inpaintbench.systems.deepfill_v1 import DeepFillV1System, crop_windows, hole_windows
+from inpaintbench.model_registry import load_families
+from inpaintbench.training.systems.base import SYSTEMS
+from inpaintbench.training.systems.deepfill_v1 import DeepFillV1System, crop_windows, hole_windows
 
 REPO = Path(__file__).resolve().parents[2]
 SIZE = 32  # training crop of these tests (local window 16)

@@ -11,7 +11,6 @@ from helpers import official_keys
 from torch import nn
 
 from inpaintbench import create_model, list_models
-from inpaintbench.inpainter import complete
 from inpaintbench.weights import load_weights
 
 PARAMS = {"lama_fourier": 27_048_835, "lama_big": 50_975_875}
@@ -84,8 +83,8 @@ def test_big_lama_converter_strips_prefix_and_loads_strict() -> None:
     assert model.checkpoint_filter_fn(converted).keys() == converted.keys()
 
 
-@pytest.mark.parametrize("size", [(67, 93), (64, 64), (16, 21)])
-def test_output_shape_and_range_for_odd_sizes(size: tuple[int, int]) -> None:
+@pytest.mark.parametrize("size", [(64, 64), (16, 21)])  # odd sizes: test_model_contract.py
+def test_output_shape_and_range_down_to_the_smallest_size(size: tuple[int, int]) -> None:
     torch.manual_seed(0)
     model = create_model("lama_tiny").eval()
     image, mask = _batch(3, *size)
@@ -132,36 +131,6 @@ def test_pre_and_post_processing_follow_the_official_predict() -> None:
     np.testing.assert_array_equal(seen[:, 3:], expected_mask)
     np.testing.assert_array_equal(seen[:, :3], expected_image * (1 - expected_mask))
     torch.testing.assert_close(pred, image * (1 - mask))
-
-
-def test_hole_content_does_not_reach_the_network() -> None:
-    torch.manual_seed(0)
-    model = create_model("lama_tiny").eval()
-    image, mask = _batch(2, 40, 48)
-    scribbled = torch.where(mask.bool(), torch.rand_like(image), image)
-    assert torch.equal(model.inpaint(image, mask), model.inpaint(scribbled, mask))
-
-
-def test_compositing_keeps_known_pixels() -> None:
-    torch.manual_seed(0)
-    model = create_model("lama_tiny").eval()
-    image, mask = _batch(2, 35, 41)
-    image = torch.round(image * 255) / 255  # 8-bit levels, like the data pipeline
-    completed = complete(image, mask, model.inpaint(image, mask))
-    known = mask.expand_as(image) == 0
-    assert torch.equal(completed[known], image[known])
-
-
-def test_same_seed_same_outputs_and_batch_independence() -> None:
-    image, mask = _batch(2, 48, 56)
-    outputs = []
-    for _ in range(2):
-        torch.manual_seed(123)
-        outputs.append(create_model("lama_tiny").eval().inpaint(image, mask))
-    assert torch.equal(outputs[0], outputs[1])
-    torch.manual_seed(123)
-    model = create_model("lama_tiny").eval()
-    torch.testing.assert_close(model.inpaint(image[1:], mask[1:]), outputs[0][1:], rtol=1e-5, atol=1e-6)
 
 
 def test_sigmoid_output_layer() -> None:

@@ -25,7 +25,7 @@ from inpaintbench.losses.hrf_perceptual import (
     HRFPerceptualLoss,
     build_hrf_backbone,
 )
-from inpaintbench.systems.lama import masked_l1
+from inpaintbench.training.systems.lama import masked_l1
 from inpaintbench.weights import WeightsError
 
 

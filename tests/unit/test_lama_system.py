@@ -8,18 +8,15 @@ from pathlib import Path
 import lightning as L
 import pytest
 import torch
-from helpers import RepeatedSamples, quiet_trainer
+from helpers import RepeatedSamples, model_config, quiet_trainer
 from omegaconf import OmegaConf
 from torch import nn
 from torch.utils.data import DataLoader
 
 from inpaintbench import create_model
-from inpaintbench.systems import lama as lama_system
-from inpaintbench.systems.base import SYSTEMS
+from inpaintbench.training.systems import lama as lama_system
+from inpaintbench.training.systems.base import SYSTEMS
 from inpaintbench.weights import WeightsError
-
-CONF = Path(__file__).resolve().parents[2] / "conf" / "model"
-
 
 pytestmark = pytest.mark.usefixtures("one_thread")  # tiny tensors: one thread is fastest on a shared CPU
 
@@ -66,7 +63,7 @@ class _History(L.Callback):
 
 
 def _system(**overrides: object) -> lama_system.LamaSystem:
-    cfg = OmegaConf.to_container(OmegaConf.load(CONF / "lama_tiny.yaml"), resolve=True)
+    cfg = model_config("lama_tiny")
     system_cfg = {k: v for k, v in cfg["system"].items() if k != "name"}
     system_cfg.update(overrides)
     return SYSTEMS.get(cfg["system"]["name"])(arch=cfg["name"], arch_args=cfg["args"], **system_cfg)
@@ -78,7 +75,7 @@ def _trainer(tmp_path: Path, steps: int, callbacks: list) -> L.Trainer:
 
 @pytest.mark.parametrize("name", ["lama_fourier", "lama_big", "lama_tiny"])
 def test_model_configs_name_a_registered_model_and_valid_system_arguments(name: str) -> None:
-    cfg = OmegaConf.load(CONF / f"{name}.yaml")
+    cfg = OmegaConf.create(model_config(name))
     assert cfg.name == name
     assert cfg.system.name == "lama" and cfg.train_masks.name == "lama_mixed"
     accepted = set(inspect.signature(lama_system.LamaSystem.__init__).parameters)

@@ -30,7 +30,7 @@ def render_all(protocol, ids, size=(256, 256)) -> dict[str, np.ndarray]:
 
 
 def test_every_config_file_names_a_registered_protocol_of_the_implemented_version() -> None:
-    files = sorted(p.stem for p in (CONF / "masks").glob("*.yaml"))
+    files = sorted(p.stem for p in (CONF / "masks").glob("*.yaml") if not p.stem.startswith("_"))
     assert files == PROTOCOLS.names()
     for name in GENERATED:
         cfg = compose_masks(name)

@@ -7,8 +7,8 @@ import torch
 from torch import nn
 
 from inpaintbench import create_model
+from inpaintbench.evaluation.efficiency import count_gflops, count_parameters, measure, peak_memory_mb
 from inpaintbench.inpainter import LearnedInpainter
-from inpaintbench.metrics.efficiency import count_gflops, count_parameters, measure, peak_memory_mb
 
 
 class OneConv(LearnedInpainter):

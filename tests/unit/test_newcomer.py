@@ -15,12 +15,12 @@ import torch
 from omegaconf import OmegaConf
 
 from inpaintbench import cli
-from inpaintbench.bench import BenchItem, resolve_checkpoint, sample_counts
-from inpaintbench.command_help import COMMAND_DOCS, render_help
+from inpaintbench.cli.help import COMMAND_DOCS, render_help
+from inpaintbench.cli.overrides import config_groups, group_choices, is_override, prepare
 from inpaintbench.config import REPO_ROOT, compose, default_paths
 from inpaintbench.errors import InpaintbenchError
-from inpaintbench.overrides import config_groups, group_choices, is_override, prepare
-from inpaintbench.regression import Drift, summarize_drifts
+from inpaintbench.evaluation.bench import BenchItem, resolve_checkpoint, sample_counts
+from inpaintbench.evaluation.regression import Drift, summarize_drifts
 
 ZOO_NAME = "pconv_unet_tiny.sample_v1"
 
@@ -158,7 +158,7 @@ def test_the_missing_vgg_hint_is_an_override_hydra_accepts(tmp_path: Path, monke
 def test_lightning_lines_print_once_and_without_adverts(capfd: pytest.CaptureFixture[str]) -> None:
     from lightning.pytorch.utilities.rank_zero import rank_zero_info
 
-    from inpaintbench.training import quiet_lightning
+    from inpaintbench.training.train import quiet_lightning
 
     root = logging.getLogger()
     saved_handlers, saved_level = root.handlers[:], root.level
@@ -180,7 +180,7 @@ def test_every_default_output_is_git_ignored() -> None:
         pytest.skip("not a git checkout")
     paths = default_paths()
     written = [
-        f"{paths.runs}/opencv_ns/x/run.json",
+        f"{paths.results}/runs/opencv_ns/x/run.json",  # results.RunStore writes runs under <results>/runs
         f"{paths.leaderboard}/leaderboard.md",
         f"{paths.results}/cache/features/x.npy",
         f"{paths.exports}/pconv_unet_tiny.try.safetensors",
@@ -265,7 +265,7 @@ def test_make_test_slow_selects_tests() -> None:
 
 
 def test_latency_is_the_fastest_call_and_the_load_average_is_recorded() -> None:
-    from inpaintbench.metrics.efficiency import _fastest_time, measure
+    from inpaintbench.evaluation.efficiency import _fastest_time, measure
 
     class Sleeper:
         def __init__(self) -> None:
@@ -350,7 +350,7 @@ def test_every_inpainter_answers_eval_to_inpaint(name: str) -> None:
 
 
 def test_folder_label_follows_the_folder_name_and_its_bytes(tmp_path: Path) -> None:
-    from inpaintbench.tasks import with_data_label
+    from inpaintbench.evaluation.evaluate import with_data_label
 
     sample = sorted((REPO_ROOT / "data" / "sample" / "eval").glob("*.png"))
     for folder, files in (("holiday", sample[:2]), ("garden", sample[2:4]), ("garden_copy", sample[2:4])):

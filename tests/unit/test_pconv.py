@@ -12,7 +12,7 @@ from torch import nn
 
 from inpaintbench import create_model, load_weights
 from inpaintbench.archs.pconv import IMAGENET_MEAN, IMAGENET_STD, PConvUNet, convert_port_state_dict
-from inpaintbench.inpainter import complete, pad_to_multiple, quantize_8bit
+from inpaintbench.inpainter import pad_to_multiple
 from inpaintbench.weights import WeightsError
 
 MEAN = torch.tensor(IMAGENET_MEAN).view(1, 3, 1, 1)
@@ -30,24 +30,6 @@ def hole_mask(n, h, w, box):
 def tiny():
     torch.manual_seed(0)
     return create_model("pconv_unet_tiny").eval()
-
-
-def test_output_shape_and_range_for_odd_sizes_and_batches(tiny):
-    image = torch.rand(3, 3, 67, 93)
-    mask = hole_mask(3, 67, 93, (10, 20, 40, 70))
-    pred = tiny.inpaint(image, mask)
-    assert pred.shape == image.shape and pred.dtype == torch.float32
-    assert bool(torch.isfinite(pred).all()) and pred.min() >= 0 and pred.max() <= 1
-    raw = tiny(image, mask)  # training entry: same prediction before the clamp, with gradients
-    assert raw.requires_grad and torch.equal(raw.detach().clamp(0, 1), pred)
-
-
-def test_compositing_leaves_known_pixels_unchanged(tiny):
-    image = torch.rand(2, 3, 67, 93)
-    mask = hole_mask(2, 67, 93, (5, 5, 50, 30))
-    completed = complete(image, mask, tiny.inpaint(image, mask))
-    known = (mask == 0).expand_as(image)
-    assert torch.equal(completed[known], quantize_8bit(image)[known])
 
 
 class Echo(nn.Module):
@@ -247,17 +229,6 @@ def test_port_checkpoint_file_loads_through_weights_and_reproduces_outputs(tmp_p
         convert_port_state_dict({**tiny_port_state_dict(tiny), "enc_1.attention.weight": torch.zeros(1)})
 
 
-def test_same_seed_gives_identical_weights_and_outputs():
-    image, mask = torch.rand(2, 3, 67, 93), hole_mask(2, 67, 93, (10, 10, 50, 50))
-    outputs = []
-    for _ in range(2):
-        torch.manual_seed(123)
-        model = create_model("pconv_unet_tiny").eval()
-        outputs.append((model.state_dict(), model.inpaint(image, mask)))
-    assert all(torch.equal(outputs[0][0][k], outputs[1][0][k]) for k in outputs[0][0])
-    assert torch.equal(outputs[0][1], outputs[1][1])
-
-
 def test_architecture_follows_the_paper():
     net = PConvUNet(layer_size=7)
     kernels = [getattr(net, f"enc_{i}").conv.kernel_size[0] for i in range(1, 8)]
@@ -266,14 +237,3 @@ def test_architecture_follows_the_paper():
     assert isinstance(net.enc_3.act, nn.ReLU) and net.dec_3.act.negative_slope == 0.2
     assert net.dec_1.conv.bias is not None and net.dec_2.conv.bias is None
     assert net.dec_1.conv.in_channels == 64 + 3
-
-
-@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
-def test_runs_on_cuda_like_on_cpu(tiny):
-    image, mask = torch.rand(2, 3, 67, 93), hole_mask(2, 67, 93, (10, 10, 50, 50))
-    on_gpu = create_model("pconv_unet_tiny")
-    on_gpu.load_state_dict(tiny.state_dict())
-    on_gpu = on_gpu.eval().to("cuda")
-    pred = on_gpu.inpaint(image.cuda(), mask.cuda())
-    assert pred.device.type == "cuda"
-    torch.testing.assert_close(pred.cpu(), tiny.inpaint(image, mask), rtol=1e-3, atol=1e-3)

@@ -15,8 +15,8 @@ from omegaconf import OmegaConf
 from torch.utils.data import DataLoader
 
 from inpaintbench import create_model, list_models
-from inpaintbench.systems.base import SYSTEMS
-from inpaintbench.systems.reconstruction import ReconstructionSystem
+from inpaintbench.training.systems.base import SYSTEMS
+from inpaintbench.training.systems.reconstruction import ReconstructionSystem
 from inpaintbench.weights import WeightsError, save_safetensors
 
 CONF = Path(__file__).resolve().parents[2] / "conf"

@@ -2,7 +2,14 @@
 
 import math
 
-from inpaintbench.regression import compare, forward_checksums, metric_rows, metric_tolerance, read_csv, write_csv
+from inpaintbench.evaluation.regression import (
+    compare,
+    forward_checksums,
+    metric_rows,
+    metric_tolerance,
+    read_csv,
+    write_csv,
+)
 
 
 def _rows(**values):

@@ -12,12 +12,12 @@ from collections.abc import Iterator
 import pytest
 import torch
 import yaml
-from test_release_support import read_keys, write_pconv_release
 
-from inpaintbench.release import catalog
-from inpaintbench.release.catalog import RELEASES, Release, find_release
+from inpaintbench.release import pretrained
 from inpaintbench.release.fetch import download, fetch_release
+from inpaintbench.release.pretrained import RELEASES, Release, find_release
 from inpaintbench.weights import WeightsError
+from tools.release_files import read_keys, write_pconv_release
 
 PAYLOAD = bytes(range(256)) * 4096  # 1 MiB
 
@@ -113,7 +113,7 @@ def test_cli_weights_fetch_into_the_hub_cache(server, tmp_path, monkeypatch, cap
     monkeypatch.setenv("TORCH_HOME", str(tmp_path / "torch"))
     release = Release(name="test-release", model="pconv_unet", dataset="-", published_at="-",
                       files=("weights.pth",), licence="-", url=server, sha256=SHA[:10])  # fmt: skip
-    monkeypatch.setattr(catalog, "find_release", lambda name: release)
+    monkeypatch.setattr(pretrained, "find_release", lambda name: release)
     cli.main(["weights", "fetch", "test-release"])
     expected = tmp_path / "torch" / "hub" / "checkpoints" / "test-release" / "weights.pth"
     assert expected.read_bytes() == PAYLOAD
@@ -157,7 +157,7 @@ def test_weights_releases_reports_presence(tmp_path, monkeypatch):
 def test_convert_writes_safetensors_and_card(tmp_path):
     from test_release_layouts import KeyedModule
 
-    from inpaintbench.release.convert import convert_release
+    from inpaintbench.convert import convert_release
     from inpaintbench.release.reader import read_release
     from inpaintbench.weights import sha256_file
 

@@ -11,12 +11,12 @@ from collections import OrderedDict
 
 import pytest
 import torch
-from test_release_support import block_imports
 
 from inpaintbench import create_model, load_weights
 from inpaintbench.release import read_raw, read_release
 from inpaintbench.release.reader import registered_names
 from inpaintbench.weights import WeightsError
+from tools.release_files import block_imports
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 

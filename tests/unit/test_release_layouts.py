@@ -5,17 +5,17 @@ from __future__ import annotations
 
 import pytest
 import torch
-from test_release_support import (
+from torch import nn
+
+from inpaintbench.release import read_release
+from inpaintbench.weights import WeightsError, load_weights, save_safetensors, sha256_file
+from tools.release_files import (
     read_keys,
     write_deepfill_release,
     write_lama_ckpt,
     write_pconv_release,
     write_rfr_release,
 )
-from torch import nn
-
-from inpaintbench.release import read_release
-from inpaintbench.weights import WeightsError, load_weights, save_safetensors, sha256_file
 
 BUILDERS = {
     "lama_big": ("lama_big", "best.ckpt", lambda p: write_lama_ckpt(p, "lama_big"), "lama_lightning"),

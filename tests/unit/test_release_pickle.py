@@ -10,7 +10,11 @@ from pathlib import Path
 
 import pytest
 import torch
-from test_release_support import (
+
+from inpaintbench.release import UnsafePickleError, read_release
+from inpaintbench.release.safe_pickle import ForeignObject, foreign_name, load_torch_pickle
+from inpaintbench.weights import WeightsError
+from tools.release_files import (
     CALLED,
     block_imports,
     write_foreign_lightning_ckpt,
@@ -18,10 +22,6 @@ from test_release_support import (
     write_pconv_release,
     write_rfr_release,
 )
-
-from inpaintbench.release import UnsafePickleError, read_release
-from inpaintbench.release.safe_pickle import ForeignObject, foreign_name, load_torch_pickle
-from inpaintbench.weights import WeightsError
 
 # --- crafted pickles: each would create `marker` if its reduce ran --------------------------------
 

@@ -8,12 +8,12 @@ import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
-from test_release_support import TF_FIXTURE, write_deepfill_release
 
+from inpaintbench.archs.deepfill_v1 import bgr_to_rgb, conv_kernel_to_oihw
 from inpaintbench.release import read_release
-from inpaintbench.release.deepfill_tf import bgr_to_rgb, conv_kernel_to_oihw, dense_kernel_to_linear
 from inpaintbench.release.tensorbundle import masked_crc32c, open_bundle, read_tensorbundle
 from inpaintbench.weights import WeightsError
+from tools.release_files import TF_FIXTURE, write_deepfill_release
 
 
 def _expected() -> dict[str, np.ndarray]:
@@ -136,18 +136,6 @@ def test_bgr_to_rgb_reverses_output_channels():
     out = bgr_to_rgb({"coarse_generator.conv1.conv.weight": torch.zeros(32, 5, 5, 5), **_other_image_convs()})
     assert out["fine_generator.allconv17.conv.bias"].tolist() == [2.0, 1.0, 0.0]
     assert out["coarse_generator.conv17.conv.weight"][:, 0, 0, 0].tolist() == [2.0, 1.0, 0.0]
-
-
-def test_dense_kernel_follows_the_nhwc_flatten():
-    """Linear on an NCHW flatten with the converted weight == TF dense on the NHWC flatten."""
-    rng = np.random.default_rng(1)
-    features = rng.standard_normal((2, 4, 4, 6)).astype(np.float32)  # NHWC, c = 6
-    kernel = rng.standard_normal((4 * 4 * 6, 1)).astype(np.float32)
-    reference = features.reshape(2, -1) @ kernel
-    weight = dense_kernel_to_linear(kernel, channels=6)
-    nchw = torch.from_numpy(features.transpose(0, 3, 1, 2).copy())
-    ours = F.linear(nchw.reshape(2, -1), weight)
-    np.testing.assert_allclose(ours.numpy(), reference, rtol=1e-5, atol=1e-5)
 
 
 def test_deepfill_release_folder_gives_the_port_layout(tmp_path):

@@ -7,21 +7,18 @@ from pathlib import Path
 import lightning as L
 import pytest
 import torch
-from helpers import RepeatedSamples, quiet_trainer
-from omegaconf import OmegaConf
+from helpers import RepeatedSamples, model_config, quiet_trainer
 from torch import nn
 from torch.utils.data import DataLoader
 
-from inpaintbench.catalog import load_families
 from inpaintbench.losses.reconstruction import ReconstructionLoss
 from inpaintbench.losses.vgg import VGG16_FILE, build_perceptual_backbone
-from inpaintbench.systems.base import SYSTEMS
-from inpaintbench.systems.reconstruction import ReconstructionSystem
-from inpaintbench.systems.rfr import RFRSystem
-from inpaintbench.training import build_system
+from inpaintbench.model_registry import load_families
+from inpaintbench.training.systems.base import SYSTEMS
+from inpaintbench.training.systems.reconstruction import ReconstructionSystem
+from inpaintbench.training.systems.rfr import RFRSystem
+from inpaintbench.training.train import build_system
 from inpaintbench.weights import WeightsError
-
-CONF_MODEL = Path(__file__).resolve().parents[2] / "conf" / "model"
 
 
 class PoolTaps(nn.Module):
@@ -232,7 +229,7 @@ def test_finetune_freezes_every_batchnorm_and_uses_the_finetune_lr(tmp_path: Pat
 
 def test_model_configs_build_the_system() -> None:
     for name in ("rfr_net", "rfr_net_tiny"):
-        cfg = OmegaConf.to_container(OmegaConf.load(CONF_MODEL / f"{name}.yaml"))
+        cfg = model_config(name)
         assert cfg["name"] == name and cfg["system"]["name"] == "rfr"
         assert cfg["args"]["iterations"] == 6
         assert cfg["train_masks"]["name"] == "irregular_strokes"

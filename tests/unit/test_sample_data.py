@@ -16,7 +16,7 @@ from PIL import Image
 
 from inpaintbench.config import register_resolvers
 from inpaintbench.data import build_dataset
-from inpaintbench.data.build_sample import (
+from tools.build_sample import (
     SKIMAGE,
     SOURCES,
     SampleBuildError,

@@ -17,7 +17,7 @@ from helpers import RepeatedSamples, quiet_trainer
 from torch.utils.data import DataLoader
 
 from inpaintbench.losses.hrf_perceptual import DilatedResNet50
-from inpaintbench.systems.lama import LamaSystem
+from inpaintbench.training.systems.lama import LamaSystem
 
 FIXTURE = json.loads((Path(__file__).parents[1] / "fixtures" / "training_parity" / "lama_official.json").read_text())
 G, D = FIXTURE["generator"], FIXTURE["discriminator_step"]

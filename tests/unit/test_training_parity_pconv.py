@@ -14,7 +14,11 @@ import pytest
 import torch
 
 from inpaintbench.archs.layers.partial_conv import PartialConv2d
-from inpaintbench.systems.reconstruction import ReconstructionSystem, adam_param_groups, weights_parametrisation
+from inpaintbench.training.systems.reconstruction import (
+    ReconstructionSystem,
+    adam_param_groups,
+    weights_parametrisation,
+)
 
 FIXTURE = json.loads((Path(__file__).parents[1] / "fixtures" / "training_parity" / "pconv_port.json").read_text())
 TERMS = {"valid": "valid", "hole": "hole", "perceptual": "prc", "style": "style", "tv": "tv"}
@@ -164,7 +168,7 @@ def test_from_scratch_each_layer_steps_as_the_papers_parametrisation() -> None:
 
 
 def test_auto_parametrisation_follows_the_weights_origin(tmp_path: Path, port_files) -> None:
-    from inpaintbench.release.convert import convert_release
+    from inpaintbench.convert import convert_release
 
     converted, card = convert_release(
         ReconstructionSystem("pconv_unet", perceptual_backbone="none").generator, "pconv_unet", port_files[0], tmp_path

@@ -14,7 +14,7 @@ import parity
 import pytest
 import torch
 
-from inpaintbench.systems.rfr import RFRSystem
+from inpaintbench.training.systems.rfr import RFRSystem
 
 FIXTURE = json.loads((Path(__file__).parents[1] / "fixtures" / "training_parity" / "rfr_official.json").read_text())
 

@@ -1,1 +1,0 @@
-"""Benchmark scripts (not tests): each writes its measured numbers to results/benchmarks/<name>.md."""

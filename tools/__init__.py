@@ -1,0 +1,1 @@
+"""Development scripts (sample-data builder, benchmarks, release-file builders): import the library, never tests/."""

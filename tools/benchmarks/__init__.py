@@ -1,0 +1,1 @@
+"""Speed and memory benchmarks; each writes its figures (machine, threads, load average) to results/benchmarks/."""
