@@ -23,10 +23,16 @@ masks is exactly the official bbox. When the hole's bounding box is larger than 
 to the window size, for the images, the outputs and the mask alike. An empty mask uses the centre.
 
 Deviations: two Adam optimisers with the official settings instead of TF's single optimiser object
-(which shares Adam's bias-correction step counter between G and D; the difference fades within the
-first few dozen steps with beta2 = 0.9); per-sample masks instead of one mask per batch; the ae
-loss's known-area divisor is kept above 1e-8 so an all-hole batch does not divide by zero.
-DeepFill v1 has no perceptual loss (`perceptual_backbone` must be `none`).
+(which shares Adam's bias-correction step counter between G and D: the official first generator
+step, after 5 critic steps, is 0.92x ours; the difference fades within the first few dozen steps
+with beta2 = 0.9); torch's Adam adds eps to sqrt(v_hat) where TF adds it to sqrt(v) (eps 1e-8 both:
+TF's is effectively 3.2e-8 at step 1, converging to 1e-8; only weights with |g| near 1e-8 notice);
+per-sample masks instead of one mask per batch; the ae loss's known-area divisor is kept above 1e-8
+so an all-hole batch does not divide by zero. DeepFill v1 has no perceptual loss
+(`perceptual_backbone` must be `none`).
+
+Tested against the official TF graph (tests/fixtures/training_parity/deepfill_official.json): every
+term to 2e-5, one critic and one generator Adam step (see tests/unit/test_training_parity_deepfill.py).
 """
 
 from __future__ import annotations
@@ -179,6 +185,17 @@ class DeepFillV1System(InpaintingSystem):
             self._generator_step(real, mask, opt_g)
 
     def _critic_step(self, real: Tensor, mask: Tensor, opt: Any) -> None:
+        losses = self.critic_losses(real, mask)
+        opt.zero_grad()
+        self.manual_backward(losses["d_loss"])
+        opt.step()
+        self.log_dict({"train/d_loss": losses["d_loss"].detach(), "train/gp": losses["gp"].detach()}, prog_bar=True)
+
+    def critic_losses(self, real: Tensor, mask: Tensor) -> dict[str, Tensor]:
+        """Both critics' terms for a batch in the network convention; `d_loss` is their total.
+
+        `gp` is the sum of the local and global penalties, before `gp_lambda` (TF's `gp_loss` is after).
+        """
         with torch.no_grad():
             _, x_stage2 = self.generator.generate(real, mask)
         fake = x_stage2 * mask + real * (1.0 - mask)
@@ -191,10 +208,7 @@ class DeepFillV1System(InpaintingSystem):
             self.global_critic, real, fake, mask
         )
         loss = d_global + d_local + self.hparams.gp_lambda * penalty
-        opt.zero_grad()
-        self.manual_backward(loss)
-        opt.step()
-        self.log_dict({"train/d_loss": loss.detach(), "train/gp": penalty.detach()}, prog_bar=True)
+        return {"d_loss": loss, "d_local": d_local, "d_global": d_global, "gp": penalty}
 
     def _generator_step(self, real: Tensor, mask: Tensor, opt: Any) -> None:
         self.toggle_optimizer(opt)
