@@ -26,7 +26,7 @@ from inpaintbench.systems.deepfill_v1 import DeepFillV1System
 FIXTURE = json.loads(
     (Path(__file__).parents[1] / "fixtures" / "training_parity" / "deepfill_official.json").read_text()
 )
-OFFICIAL = FIXTURE["fresh_generator_optimizer"]  # our separate G and D Adams: the G step is its optimiser's first
+OFFICIAL = FIXTURE["shared_optimizer"]  # train.py: one AdamOptimizer for G and D
 TERMS_REL = 2e-5  # float32 graphs in two frameworks: summation order only
 # After a step, each term within 0.2 % of the largest change the step made to any term: the step moves
 # weights by ~lr·sign(g), and for weights whose gradient is float32 noise that sign is noise too (our own
@@ -74,10 +74,12 @@ def _our_to_tf_names() -> dict[str, str]:
     return names | _critic_names("local") | _critic_names("global")
 
 
-@pytest.fixture
-def system(monkeypatch: pytest.MonkeyPatch) -> DeepFillV1System:
+@pytest.fixture(params=["tf", "torch"])
+def system(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> DeepFillV1System:
     torch.manual_seed(0)
-    system = DeepFillV1System("deepfill_v1", image_size=pd.SIZE, critic_cnum=64, lr=FIXTURE["lr"])  # recipe defaults
+    system = DeepFillV1System(  # the recipe's defaults, at the fixture's size
+        "deepfill_v1", image_size=pd.SIZE, critic_cnum=64, lr=FIXTURE["lr"], adam=request.param
+    )
     tf_generator = {k: torch.from_numpy(v) for k, v in _tf_values("inpaint_net/").items()}
     system.generator.load_state_dict(convert_port_state_dict(tf_generator))
     critics = _tf_values("discriminator/")
@@ -154,6 +156,8 @@ def test_terms_equal_the_official_tf_graph(system: DeepFillV1System) -> None:
 
 
 def test_one_critic_and_one_generator_step_equal_the_official_tf_graph(system: DeepFillV1System) -> None:
+    """`adam: tf` against train.py's shared optimiser; `adam: torch` against a fresh TF Adam for G (step 1)."""
+    official = FIXTURE["shared_optimizer" if system.hparams.adam == "tf" else "fresh_generator_optimizer"]
     real, mask = _inputs()
     names = _our_to_tf_names()
     opt_g, opt_d = system.configure_optimizers()
@@ -163,14 +167,14 @@ def test_one_critic_and_one_generator_step_equal_the_official_tf_graph(system: D
     system.critic_losses(real, mask)["d_loss"].backward()
     opt_d.step()
     critic_names = {k: v for k, v in names.items() if not k.startswith("generator.")}
-    _assert_steps(before, system, OFFICIAL["after_critic_step"]["variables"], critic_names)
-    _assert_terms(_terms(system, real, mask), OFFICIAL["after_critic_step"]["terms"], OFFICIAL["terms"])
+    _assert_steps(before, system, official["after_critic_step"]["variables"], critic_names)
+    _assert_terms(_terms(system, real, mask), official["after_critic_step"]["terms"], official["terms"])
 
     before = {k: system.get_parameter(k).detach().clone() for k in names}
     opt_g.zero_grad()
     system.generator_losses(real, mask)["g_loss"].backward()
     opt_g.step()
     generator_names = {k: v for k, v in names.items() if k.startswith("generator.")}
-    _assert_steps(before, system, OFFICIAL["after_generator_step"]["variables"], generator_names)
-    after_critic = OFFICIAL["after_critic_step"]["terms"]
-    _assert_terms(_terms(system, real, mask), OFFICIAL["after_generator_step"]["terms"], after_critic)
+    _assert_steps(before, system, official["after_generator_step"]["variables"], generator_names)
+    after_critic = official["after_critic_step"]["terms"]
+    _assert_terms(_terms(system, real, mask), official["after_generator_step"]["terms"], after_critic)
