@@ -10,8 +10,8 @@ import parity
 import pytest
 import torch
 
-from inpaintbench.systems.pconv_port_optimizer import port_trainable_keys
-from inpaintbench.systems.reconstruction import ReconstructionSystem
+from inpaintbench.training.systems.pconv_port_optimizer import port_trainable_keys
+from inpaintbench.training.systems.reconstruction import ReconstructionSystem
 from inpaintbench.weights import WeightsError
 
 FINETUNE_LR = 5e-5

@@ -7,7 +7,7 @@ import math
 
 import torch
 
-from inpaintbench.systems.tf_adam import StepCounter, TFAdam
+from inpaintbench.training.systems.tf_adam import StepCounter, TFAdam
 
 LR, BETAS, EPS = 1e-4, (0.5, 0.9), 1e-8
 

@@ -21,7 +21,7 @@ from torch import Tensor
 
 import inpaintbench.losses.wgan as wgan
 from inpaintbench.archs.deepfill_v1 import convert_port_state_dict, port_key_to_ours, port_key_to_tf_name
-from inpaintbench.systems.deepfill_v1 import DeepFillV1System
+from inpaintbench.training.systems.deepfill_v1 import DeepFillV1System
 
 FIXTURE = json.loads(
     (Path(__file__).parents[1] / "fixtures" / "training_parity" / "deepfill_official.json").read_text()

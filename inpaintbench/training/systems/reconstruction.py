@@ -236,7 +236,7 @@ class ReconstructionSystem(InpaintingSystem):
 
         path = Path(self.hparams.init_weights)
         if path.suffix != ".ckpt":
-            from inpaintbench.systems.pconv_port_optimizer import is_port_checkpoint, load_port_adam_state
+            from inpaintbench.training.systems.pconv_port_optimizer import is_port_checkpoint, load_port_adam_state
             from inpaintbench.weights import read_checkpoint
 
             raw = read_checkpoint(path)
