@@ -289,7 +289,11 @@ def build_lpips(net: str = "alex", backbone: dict[str, Tensor] | None = None) ->
 
 
 def extractor_id(module: nn.Module) -> str:
-    """A short content id of a feature extractor's weights (keys the feature cache)."""
+    """A short content id of a feature extractor's weights (keys the feature cache); a prepared
+    backbone (`metrics.prepare`) keeps the id of the published weights it was prepared from."""
+    weights_id = getattr(module, "weights_id", None)
+    if weights_id is not None:
+        return str(weights_id)
     digest = hashlib.sha256()
     for key, value in sorted(module.state_dict().items()):
         digest.update(key.encode())

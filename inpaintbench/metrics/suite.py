@@ -22,6 +22,7 @@ from inpaintbench.inpainter import to_uint8
 from inpaintbench.metrics import functional as fn
 from inpaintbench.metrics.backbones import BackboneUnavailableError, build_inception_fid, build_lpips, extractor_id
 from inpaintbench.metrics.config import MetricConfig
+from inpaintbench.metrics.prepare import prepare_backbone
 from inpaintbench.results import ArrayCache
 
 FEATURE_NAMES = ("inception_real", "inception_fake")
@@ -53,18 +54,19 @@ class MetricSuite:
         inception_factory: Callable[[], nn.Module] = build_inception_fid,
         lpips_factory: Callable[[str], nn.Module] = build_lpips,
     ) -> MetricSuite:
-        """Build the networks from the cached weights; a missing backbone marks its metrics unavailable."""
+        """Build the networks from the cached weights, prepared for inference (`metrics.prepare`);
+        a missing backbone marks its metrics unavailable."""
         device = torch.device(device)
         suite = cls(config=config, device=device, cache=cache)
         try:
-            suite.inception = inception_factory().to(device).eval()
+            suite.inception = prepare_backbone(inception_factory().to(device).eval())
         except BackboneUnavailableError as missing:
             suite.unavailable["fid"] = suite.unavailable["kid"] = str(missing)
             if config.ids.enabled:
                 suite.unavailable["p_ids"] = suite.unavailable["u_ids"] = str(missing)
         for net in config.lpips_nets:
             try:
-                suite.lpips[net] = lpips_factory(net).to(device).eval()
+                suite.lpips[net] = prepare_backbone(lpips_factory(net).to(device).eval())
             except BackboneUnavailableError as missing:
                 suite.unavailable[f"lpips_{net}"] = str(missing)
         return suite
@@ -136,20 +138,14 @@ class MetricSuite:
     ) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray], dict[str, list[str]]]:
         """Per-sample metric values, feature arrays, and the content hashes of both images."""
         real, fake, mask = real.cpu(), fake.cpu(), mask.cpu()
-        error = fn.mse(real, fake)
-        values: dict[str, np.ndarray] = {
-            "ssim": fn.ssim(real, fake, self.config.ssim_window, self.config.ssim_sigma).numpy(),
-            "mse": error.numpy(),
-            "psnr": fn.psnr_from_mse(error).numpy(),
-            "l1_whole": fn.l1_whole(real, fake).numpy(),
-            "l1_hole": fn.l1_hole(real, fake, mask).numpy(),
-        }
+        window, sigma = self.config.ssim_window, self.config.ssim_sigma
+        values = {name: column.numpy() for name, column in fn.pixel_metrics(real, fake, mask, window, sigma).items()}
         hashes = {"real": image_hashes(real), "completed": image_hashes(fake)}
         for net, module in self.lpips.items():
             if module is not None:
                 values[f"lpips_{net}"] = self._lpips(net, real, fake, hashes["real"], hashes["completed"])
         features: dict[str, np.ndarray] = {}
-        if self.inception is not None:
-            features["inception_real"] = self._inception(real, hashes["real"])
-            features["inception_fake"] = self._inception(fake, hashes["completed"])
+        if self.inception is not None:  # real and completed images as one batch; cached real ones skip it
+            both = self._inception(torch.cat([real, fake]), hashes["real"] + hashes["completed"])
+            features["inception_real"], features["inception_fake"] = both[: len(real)], both[len(real) :]
         return values, features, hashes
