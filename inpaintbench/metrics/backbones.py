@@ -247,6 +247,21 @@ class LPIPSMetric(nn.Module):
     def forward(self, real: Tensor, fake: Tensor) -> Tensor:
         return self.lpips(real, fake, normalize=True).flatten()
 
+    def features(self, images: Tensor) -> list[Tensor]:
+        """The unit-normalised backbone activations of [0,1] images, the halves of `forward`
+        (a real image shared by several masks is run once; `distance` completes the same ops)."""
+        import lpips
+
+        outputs = self.lpips.net.forward(self.lpips.scaling_layer(2 * images - 1))
+        return [lpips.normalize_tensor(output) for output in outputs]
+
+    def distance(self, real: list[Tensor], fake: list[Tensor]) -> Tensor:
+        """LPIPS from `features` of paired images, summed over layers in lpips' order."""
+        value = 0
+        for layer, (a, b) in enumerate(zip(real, fake, strict=True)):
+            value = value + self.lpips.lins[layer]((a - b) ** 2).mean([2, 3], keepdim=True)
+        return value.flatten()
+
 
 def lpips_linear_path(net: str) -> Path:
     """The calibrated linear layers that ship inside the `lpips` package."""

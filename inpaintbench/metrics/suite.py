@@ -20,7 +20,13 @@ from torch import Tensor, nn
 
 from inpaintbench.inpainter import to_uint8
 from inpaintbench.metrics import functional as fn
-from inpaintbench.metrics.backbones import BackboneUnavailableError, build_inception_fid, build_lpips, extractor_id
+from inpaintbench.metrics.backbones import (
+    BackboneUnavailableError,
+    LPIPSMetric,
+    build_inception_fid,
+    build_lpips,
+    extractor_id,
+)
 from inpaintbench.metrics.config import MetricConfig
 from inpaintbench.metrics.prepare import prepare_backbone
 from inpaintbench.results import ArrayCache
@@ -126,8 +132,20 @@ class MetricSuite:
         ]
 
         def compute(misses: list[int]) -> np.ndarray:
+            module = self.lpips[net]
             with torch.inference_mode():
-                values = self.lpips[net](real[misses].to(self.device), fake[misses].to(self.device))
+                if isinstance(module, LPIPSMetric):  # each distinct real image through the backbone once
+                    first: dict[str, int] = {}  # real image hash -> its row among the distinct ones
+                    unique: list[int] = []
+                    for i in misses:
+                        if real_hashes[i] not in first:
+                            first[real_hashes[i]] = len(unique)
+                            unique.append(i)
+                    both = module.features(torch.cat([real[unique], fake[misses]]).to(self.device))
+                    where = torch.tensor([first[real_hashes[i]] for i in misses], device=self.device)
+                    values = module.distance([f[: len(unique)][where] for f in both], [f[len(unique) :] for f in both])
+                else:
+                    values = module(real[misses].to(self.device), fake[misses].to(self.device))
             return values.double().cpu().numpy().reshape(-1, 1)
 
         return self._cached(keys, compute).reshape(-1)

@@ -62,10 +62,10 @@ def test_prepared_inception_equals_the_published_layout_and_keeps_its_cache_id(i
     assert not any(isinstance(m, nn.BatchNorm2d) for m in prepared.modules())
     assert sum(isinstance(m, ConvReLU) for m in prepared.modules()) == 94
     assert backbones.extractor_id(prepared) == backbones.extractor_id(inception)
-    images = torch.rand(3, 3, 64, 80)
+    images = torch.rand(2, 3, 64, 80)
     with torch.inference_mode():
         expected, got = inception(images), prepared(images)
-    assert got.shape == (3, 2048) and got.is_contiguous()
+    assert got.shape == (2, 2048) and got.is_contiguous()
     assert _relative(got, expected) < 1e-6
 
 
@@ -122,27 +122,41 @@ class _Counting(nn.Module):
 def test_cached_real_features_are_reused_across_masks_with_identical_values(
     inception: nn.Module, tmp_path: Path
 ) -> None:
-    """Three masks of one image: with the content cache the real image goes through Inception once,
+    """Two masks of one image: with the content cache the real image goes through Inception once,
     and every per-sample value equals the uncached pass."""
     g = torch.Generator().manual_seed(0)
-    real = torch.round(torch.rand(1, 3, 48, 48, generator=g) * 255).div(255).expand(3, -1, -1, -1)
-    masks = torch.zeros(3, 1, 48, 48)
-    for k in range(3):
+    real = torch.round(torch.rand(1, 3, 48, 48, generator=g) * 255).div(255).expand(2, -1, -1, -1)
+    masks = torch.zeros(2, 1, 48, 48)
+    for k in range(2):
         masks[k, :, 8 * k : 8 * k + 16, 10:30] = 1
-    completed = torch.where(masks > 0, torch.round(torch.rand(3, 3, 48, 48, generator=g) * 255) / 255, real)
+    completed = torch.where(masks > 0, torch.round(torch.rand(2, 3, 48, 48, generator=g) * 255) / 255, real)
     prepared = prepare_backbone(copy.deepcopy(inception))
     results = {}
     for name, cache in (("plain", None), ("cached", ArrayCache(tmp_path / "features"))):
         counting = _Counting(prepared)
         suite = MetricSuite(MetricConfig(lpips_nets=()), inception=counting, cache=cache)
         suite._ids = {"inception_fid": backbones.extractor_id(prepared)}
-        rows = [suite.score(real[k : k + 1], completed[k : k + 1], masks[k : k + 1]) for k in range(3)]
+        rows = [suite.score(real[k : k + 1], completed[k : k + 1], masks[k : k + 1]) for k in range(2)]
         results[name] = (rows, counting.images)
     (plain, plain_images), (cached, cached_images) = results["plain"], results["cached"]
-    assert plain_images == 6 and cached_images == 4  # real once + three completed images
+    assert plain_images == 4 and cached_images == 3  # real once + two completed images
     for (values_a, features_a, hashes_a), (values_b, features_b, hashes_b) in zip(plain, cached, strict=True):
         assert hashes_a == hashes_b
         for name in values_a:
             np.testing.assert_array_equal(values_a[name], values_b[name])
         for name in features_a:
             np.testing.assert_allclose(features_b[name], features_a[name], rtol=1e-6, atol=1e-6)
+
+
+def test_lpips_halves_equal_the_package_forward_and_shared_real_images_match() -> None:
+    """`features` + `distance` are lpips' own ops; the suite runs each distinct real image once."""
+    model = prepare_backbone(_lpips())
+    g = torch.Generator().manual_seed(2)
+    real = torch.rand(2, 3, 64, 64, generator=g)[[0, 0, 1, 0]]  # three masks of image 0, one of image 1
+    fake = torch.rand(4, 3, 64, 64, generator=g)
+    with torch.inference_mode():
+        expected = model.lpips(real, fake, normalize=True).flatten()
+        assert torch.equal(model.distance(model.features(real), model.features(fake)), expected)
+    suite = MetricSuite(MetricConfig(), lpips={"alex": model})
+    values, _, _ = suite.score(real, fake, torch.ones(4, 1, 64, 64))
+    np.testing.assert_allclose(values["lpips_alex"], expected.double().numpy(), rtol=1e-6, atol=1e-7)
