@@ -75,5 +75,5 @@ def test_loaded_batches_keep_order_and_raise_the_loaders_own_error(workers: int)
     assert list(batches) == [[0, 1], [4, 9], [16]]
     failing = loaded_batches(_square_or_fail, 7, 3, workers)
     assert next(failing) == [0, 1, 4]
-    with pytest.raises(ValueError, match="^item 5 is unreadable$"):
+    with pytest.raises(ValueError, match=r"^item 5 is unreadable$"):
         next(failing)
