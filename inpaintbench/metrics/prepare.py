@@ -7,8 +7,9 @@ speed without changing what it computes beyond float rounding (checked in tests 
   the fold computed in float64 and rounded once to the conv's dtype;
 - every conv directly followed by a ReLU (the folded Inception blocks, AlexNet / VGG slices of
   LPIPS) runs as one fused oneDNN convolution with the ReLU applied in its epilogue, on
-  channels-last activations, when the tensor is on the CPU and oneDNN is available; elsewhere
-  (GPU) it is `relu(conv(x))` with the same folded weights.
+  channels-last activations with the weight reordered once into oneDNN's blocked layout, when
+  the tensor is on the CPU and oneDNN is available; elsewhere (GPU) it is `relu(conv(x))` with the
+  same folded weights.
 
 The weight id that keys the feature cache and the run hash (`backbones.extractor_id`) is taken
 from the published weights before preparation and kept on the module as `weights_id`, so a
@@ -40,12 +41,23 @@ class ConvReLU(nn.Module):
         self.stride = list(stride)
         self.padding = list(padding)
         self.fused = _fused_available()
+        self._packed: dict[tuple[int, ...], Tensor] = {}  # oneDNN-blocked weight per input (C, H, W)
+
+    def _packed_weight(self, x: Tensor) -> Tensor:
+        """The weight reordered once into oneDNN's blocked layout for this input size (a per-call
+        reorder otherwise; measured 1.0-2.3x per conv, identical outputs)."""
+        size = tuple(x.shape[1:])
+        if size not in self._packed:
+            self._packed[size] = torch._C._nn.mkldnn_reorder_conv2d_weight(
+                self.weight.detach().to_mkldnn(), self.padding, self.stride, [1, 1], 1, list(x.shape)
+            )
+        return self._packed[size]
 
     def forward(self, x: Tensor) -> Tensor:
         if self.fused and x.device.type == "cpu" and x.dtype == torch.float32:
             x = x.contiguous(memory_format=torch.channels_last)
             return torch.ops.mkldnn._convolution_pointwise(
-                x, self.weight, self.bias, self.padding, self.stride, [1, 1], 1, "relu", [], ""
+                x, self._packed_weight(x), self.bias, self.padding, self.stride, [1, 1], 1, "relu", [], ""
             )
         return F.relu(F.conv2d(x, self.weight, self.bias, self.stride, self.padding), inplace=True)
 

@@ -76,8 +76,7 @@ def random_backbones() -> tuple[nn.Module, nn.Module]:
     return inception, lpips
 
 
-def run_suite(suite_for: Callable[[], MetricSuite], real: Tensor, mask: Tensor, completed: Tensor, batch: int) -> float:
-    suite = suite_for()
+def run_suite(suite: MetricSuite, real: Tensor, mask: Tensor, completed: Tensor, batch: int) -> float:
     start = time.perf_counter()
     for i in range(0, len(real), batch):
         suite.score(real[i : i + batch], completed[i : i + batch], mask[i : i + batch])
@@ -175,49 +174,49 @@ def main() -> None:
     }
     tools["lpips"].net.load_state_dict(lpips.lpips.net.state_dict())
     inc_flops, lpips_flops = network_flops(inception, lpips)
+    batches = [owner[i : i + args.batch] for i in range(0, n, args.batch)]
     images_run = {  # (Inception images, AlexNet images) each variant computes
-        "ours": (distinct + n, distinct + n),
+        "ours": (distinct + n, sum(len(set(b)) for b in batches) + n),
         "ours-unprepared-nocache": (2 * n, 2 * n),
         "tools-per-pair": (2 * n, 2 * n),
         "tools-unique-real": (distinct + n, 2 * n),
     }
     config = MetricConfig()
+    Data = tuple[Tensor, Tensor, Tensor, list[int]]
     with tempfile.TemporaryDirectory() as scratch:
-        variants: dict[str, Callable[[], float]] = {
-            "ours": lambda: run_suite(
-                lambda: MetricSuite(
-                    config,
-                    inception=prepared_inc,
-                    lpips={"alex": prepared_lpips},
-                    cache=ArrayCache(tempfile.mkdtemp(dir=scratch)),
-                ),
-                real,
-                mask,
-                completed,
-                args.batch,
-            ),
-            "ours-unprepared-nocache": lambda: run_suite(
-                lambda: MetricSuite(config, inception=inception, lpips={"alex": lpips}, cache=None),
-                real,
-                mask,
-                completed,
-                args.batch,
-            ),
-            "tools-per-pair": lambda: run_tools(tools, real, mask, completed, owner, args.batch, unique_real=False),
-            "tools-unique-real": lambda: run_tools(tools, real, mask, completed, owner, args.batch, unique_real=True),
+
+        def ours(data: Data) -> float:
+            suite = MetricSuite(
+                config,
+                inception=prepared_inc,
+                lpips={"alex": prepared_lpips},
+                cache=ArrayCache(tempfile.mkdtemp(dir=scratch)),  # cold: a first evaluation
+            )
+            return run_suite(suite, *data[:3], args.batch)
+
+        def unprepared(data: Data) -> float:
+            suite = MetricSuite(config, inception=inception, lpips={"alex": lpips}, cache=None)
+            return run_suite(suite, *data[:3], args.batch)
+
+        variants: dict[str, Callable[[Data], float]] = {
+            "ours": ours,
+            "ours-unprepared-nocache": unprepared,
+            "tools-per-pair": lambda data: run_tools(tools, *data, args.batch, unique_real=False),
+            "tools-unique-real": lambda data: run_tools(tools, *data, args.batch, unique_real=True),
         }
+        data = (real, mask, completed, owner)
+        for name in variants:  # warm-up on one batch: oneDNN primitives and packed weights, lazy imports
+            variants[name]((real[: args.batch], mask[: args.batch], completed[: args.batch], owner[: args.batch]))
         times: dict[str, list[float]] = {name: [] for name in variants}
         rates: dict[str, list[float]] = {name: [] for name in variants}
         peaks: list[float] = []
         names = list(variants)
-        for name in names:  # warm-up: oneDNN primitives, lazy imports
-            variants[name]()
         for repeat in range(args.repeats):
             order = names if repeat % 2 == 0 else names[::-1]
             for name in order:
                 peak = conv_peak()
                 peaks.append(peak)
-                seconds = variants[name]()
+                seconds = variants[name](data)
                 times[name].append(seconds)
                 inc_images, alex_images = images_run[name]
                 rates[name].append((inc_images * inc_flops + alex_images * lpips_flops) / seconds / peak)
