@@ -31,7 +31,6 @@ from __future__ import annotations
 import argparse
 import copy
 import os
-import platform
 import statistics
 import tempfile
 import time
@@ -39,6 +38,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 import torch
+from benchlib import load_line, machine_line, write_table
 from torch import Tensor, nn
 from torch.utils.flop_counter import FlopCounterMode
 
@@ -231,14 +231,6 @@ def main() -> None:
     def ratio(name: str) -> float:
         return statistics.median(t / o for t, o in zip(times[name], ours, strict=True))
 
-    cpu = next(
-        (
-            line.split(":", 1)[1].strip()
-            for line in Path("/proc/cpuinfo").read_text().splitlines()
-            if line.startswith("model name")
-        ),
-        platform.machine(),
-    )
     rows = [
         ("ours", "inpaintbench pass: prepared backbones, content cache (cold), real+completed one Inception batch"),
         ("ours-unprepared-nocache", "inpaintbench pass with the published layouts and no cache (before issue 19)"),
@@ -248,10 +240,8 @@ def main() -> None:
     lines = [
         "# Metric pass vs separate tools (256x256, random-weight backbones, timing only)",
         "",
-        f"- machine: {cpu} ({os.cpu_count()} logical CPUs, {platform.machine()}), torch {torch.__version__}, "
-        f"torch threads {args.threads}",
-        f"- load average (1/5/15 min) before {'/'.join(f'{v:.2f}' for v in load_before)}, "
-        f"after {'/'.join(f'{v:.2f}' for v in load_after)} (machine shared with other jobs)",
+        machine_line(args.threads),
+        load_line(load_before, load_after),
         f"- workload: {args.images} images x {args.masks} masks = {n} samples, batch {args.batch}, "
         f"{args.repeats} interleaved repeats (order alternating); medians, ratios paired per repeat",
         f"- FLOPs per image: FID Inception {inc_flops / 1e9:.2f} G, LPIPS-alex backbone {lpips_flops / 1e9:.2f} G; "
@@ -271,10 +261,7 @@ def main() -> None:
             f"| {name} | {what} | {inc_images} / {alex_images} | {median:.2f} | {n / median:.2f} | "
             f"{ratio(name):.2f} | {100 * statistics.median(rates[name]):.0f} % |"
         )
-    lines.append("")
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text("\n".join(lines))
-    print("\n".join(lines))
+    write_table(args.out, lines)
 
 
 if __name__ == "__main__":
