@@ -95,7 +95,7 @@ def eval_settings(cfg: Mapping[str, Any]) -> EvalSettings:
 
 def workers(cfg: Mapping[str, Any], device: torch.device) -> int:
     """`num_workers` (loader processes, evaluation/loader.py): an integer >= 0, or `auto`: none on
-    the CPU, whose cores are busy computing (one worker measured no faster: results/benchmarks/loader.md),
+    the CPU, whose cores are busy computing (one worker measured no faster: results/benchmarks/eval_loader.md),
     up to `AUTO_CUDA_WORKERS` with a GPU, where the CPU is free to decode ahead."""
     if cfg.get("num_workers", "auto") == "auto":
         return min(AUTO_CUDA_WORKERS, os.cpu_count() or 1) if device.type == "cuda" else 0
