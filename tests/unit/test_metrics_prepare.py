@@ -160,3 +160,15 @@ def test_lpips_halves_equal_the_package_forward_and_shared_real_images_match() -
     suite = MetricSuite(MetricConfig(), lpips={"alex": model})
     values, _, _ = suite.score(real, fake, torch.ones(4, 1, 64, 64))
     np.testing.assert_allclose(values["lpips_alex"], expected.double().numpy(), rtol=1e-6, atol=1e-7)
+
+
+def test_a_used_prepared_backbone_copies_and_pickles() -> None:
+    """Spawned ranks and copies get the module without its oneDNN-packed weights, and equal outputs."""
+    import pickle
+
+    model = prepare_backbone(_lpips())
+    real, fake = torch.rand(2, 3, 32, 32), torch.rand(2, 3, 32, 32)
+    with torch.inference_mode():
+        expected = model(real, fake)
+        for clone in (copy.deepcopy(model), pickle.loads(pickle.dumps(model))):
+            assert torch.equal(clone(real, fake), expected)
