@@ -163,7 +163,10 @@ class MetricSuite:
             if module is not None:
                 values[f"lpips_{net}"] = self._lpips(net, real, fake, hashes["real"], hashes["completed"])
         features: dict[str, np.ndarray] = {}
-        if self.inception is not None:  # real and completed images as one batch; cached real ones skip it
-            both = self._inception(torch.cat([real, fake]), hashes["real"] + hashes["completed"])
-            features["inception_real"], features["inception_fake"] = both[: len(real)], both[len(real) :]
+        if self.inception is not None:
+            # Real and completed images in separate calls: a real image's features are computed by
+            # whichever batch (or rank) first misses the cache, so they must not depend on what else
+            # is in that batch (one joint batch changed stand-in features across ranks in the last bit).
+            features["inception_real"] = self._inception(real, hashes["real"])
+            features["inception_fake"] = self._inception(fake, hashes["completed"])
         return values, features, hashes

@@ -9,7 +9,7 @@ PNG decoding is left out of both sides (it is the same for both, and the tools w
 Variants, timed interleaved in every repeat (ratios are per repeat, then the median):
 - `ours`: `MetricSuite.score` per batch, as `eval` runs it: prepared backbones (`metrics.prepare`),
   a fresh (cold) content cache per repeat, so each real image goes through Inception and AlexNet
-  once across its masks, real and completed images in one Inception batch.
+  once across its masks (and through AlexNet once per batch).
 - `ours-unprepared-nocache`: the same suite with the published layouts and `cache=None` (the
   backbones before issue 19; the benchmark before it passed `cache=None`): real images repeated
   within a batch still run once, across batches again.
@@ -234,7 +234,7 @@ def main() -> None:
         return statistics.median(t / o for t, o in zip(times[name], ours, strict=True))
 
     rows = [
-        ("ours", "inpaintbench pass: prepared backbones, content cache (cold), real+completed one Inception batch"),
+        ("ours", "inpaintbench pass: prepared backbones, content cache (cold)"),
         ("ours-unprepared-nocache", "the same pass with the published (unprepared) layouts and no feature cache"),
         ("tools-per-pair", "separate tools, pytorch-fid on every sample's real image (LaMa-style pairs)"),
         ("tools-unique-real", "separate tools, pytorch-fid on each distinct real image once"),
