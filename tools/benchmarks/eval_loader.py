@@ -8,7 +8,7 @@ or none with `--no-backbones` (the pass is then the cheap pixel metrics only, th
 weighs most). The worker counts run interleaved, order alternating per repeat; the table has medians
 and per-repeat paired ratios to `num_workers=0`, and checks that every run wrote the same shard bytes.
 
-Run: `python tools/benchmarks/eval_loader.py [--model lama_tiny.sample_v1] [--limit 4] [--threads 1] [--repeats 3]`.
+Run: `python -m tools.benchmarks.eval_loader [--model lama_tiny.sample_v1] [--limit 4] [--threads 1] [--repeats 3]`.
 """
 
 from __future__ import annotations
@@ -23,16 +23,16 @@ from collections.abc import Callable
 from pathlib import Path
 
 import torch
-from benchlib import load_line, machine_line, write_table
-from inpaintbench.bench import resolve_checkpoint
-from inpaintbench.metrics.runner import build_context, evaluate_context
 from torch import nn
 
 from inpaintbench.config import compose
+from inpaintbench.evaluation.bench import resolve_checkpoint
+from inpaintbench.evaluation.runner import build_context, evaluate_context
 from inpaintbench.metrics.backbones import BackboneUnavailableError, build_inception_fid, build_lpips
 from inpaintbench.metrics.config import MetricConfig
 from inpaintbench.metrics.suite import MetricSuite
 from inpaintbench.results import ArrayCache
+from tools.benchmarks.benchlib import load_line, machine_line, write_table
 
 WORKERS = (0, 1, 2)
 
@@ -121,7 +121,7 @@ def main() -> None:
         load_line(load_before, load_after),
         f"- {samples} samples (sample data, limit {args.limit}, irregular protocol), batch 8, shard 64, "
         f"{args.repeats} interleaved repeats; shards identical across all runs: {'yes' if len(shards) == 1 else 'NO'}",
-        f"- command: `python tools/benchmarks/eval_loader.py --model {args.model} --limit {args.limit} "
+        f"- command: `python -m tools.benchmarks.eval_loader --model {args.model} --limit {args.limit} "
         f"--threads {args.threads} --repeats {args.repeats}{' --no-backbones' if args.no_backbones else ''}`",
         "",
         "| num_workers | median s | samples/s | time / num_workers=0 (median of paired ratios) |",

@@ -24,7 +24,7 @@ variant really runs, counted with `torch.utils.flop_counter`, divided by the var
 percentage of a conv peak measured in the same process right before it (the best of a few large
 oneDNN channels-last convolutions).
 
-Run: `python tools/benchmarks/metric_pass.py [--images 6] [--masks 6] [--batch 8] [--threads 2] [--repeats 3]`.
+Run: `python -m tools.benchmarks.metric_pass [--images 6] [--masks 6] [--batch 8] [--threads 2] [--repeats 3]`.
 """
 
 from __future__ import annotations
@@ -39,7 +39,6 @@ from collections.abc import Callable
 from pathlib import Path
 
 import torch
-from benchlib import load_line, machine_line, write_table
 from torch import Tensor, nn
 from torch.utils.flop_counter import FlopCounterMode
 
@@ -49,6 +48,7 @@ from inpaintbench.metrics.config import MetricConfig
 from inpaintbench.metrics.prepare import prepare_backbone
 from inpaintbench.metrics.suite import MetricSuite
 from inpaintbench.results import ArrayCache
+from tools.benchmarks.benchlib import load_line, machine_line, write_table
 
 SIZE = 256
 
@@ -248,7 +248,7 @@ def main() -> None:
         f"{args.repeats} interleaved repeats (order alternating); medians, ratios paired per repeat",
         f"- FLOPs per image: FID Inception {inc_flops / 1e9:.2f} G, LPIPS-alex backbone {lpips_flops / 1e9:.2f} G; "
         f"conv peak (median of {len(peaks)} in-process measurements) {statistics.median(peaks) / 1e9:.1f} GFLOP/s",
-        "- command: `python tools/benchmarks/metric_pass.py "
+        "- command: `python -m tools.benchmarks.metric_pass "
         f"--images {args.images} --masks {args.masks} --batch {args.batch} --threads {args.threads} "
         f"--repeats {args.repeats}`",
         "",
