@@ -20,7 +20,9 @@ Trust rules, each enforced here:
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
+import functools
 import hashlib
 import json
 import logging
@@ -36,6 +38,7 @@ from torch import Tensor
 from tqdm import tqdm
 
 from inpaintbench.errors import InpaintbenchError
+from inpaintbench.evaluation.loader import loaded_batches
 from inpaintbench.inpainter import blank_hole, complete, to_uint8
 from inpaintbench.metrics.aggregate import Summary, summarize
 from inpaintbench.metrics.saved_images import ShardImages, all_saved
@@ -117,6 +120,7 @@ class EvalContext:
     changed_inputs: str = "refuse"
     manifest: InputManifest | None = None  # filled by `evaluate_context`
     save_images: bool = False  # every completed image as PNG; otherwise only what the report's grids show
+    num_workers: int = 0  # loader processes decoding images and rendering masks ahead (evaluation/loader.py)
 
 
 @dataclass
@@ -315,6 +319,11 @@ def load_sample(ctx: EvalContext, sample: Any, index: int) -> LoadedSample | str
     return LoadedSample(item["image"].float(), hole, item.get("sha256"), mask_sha256)
 
 
+def _load_nth(ctx: EvalContext, samples: Sequence[Any], index_of: Mapping[str, int], n: int) -> LoadedSample | str:
+    """`load_sample` of `samples[n]` (picklable with `functools.partial`, for loader workers)."""
+    return load_sample(ctx, samples[n], index_of[str(samples[n].image_id)])
+
+
 def _predict(ctx: EvalContext, image: Tensor, mask: Tensor, first_id: str) -> Tensor:
     """The model's prediction from the blanked image; a model error becomes one line."""
     try:
@@ -371,15 +380,20 @@ def score_batch(
     first_index: int,
     index_of: Mapping[str, int],
     saved: ShardImages | None = None,
+    preloaded: Sequence[LoadedSample | str] | None = None,
 ) -> tuple[list[dict[str, Any]], dict[str, np.ndarray]]:
     """Rows (one per sample, in order) and feature arrays (zeros for rows without features); the
-    scored samples' images go to `saved` (the shard's PNG writer) when given."""
+    scored samples' images go to `saved` (the shard's PNG writer) when given. `preloaded`: the
+    batch's `load_sample` results, loaded ahead (evaluation/loader.py); read here otherwise."""
     rows = [_base_row(ctx, sample, first_index + p) for p, sample in enumerate(batch)]
     dims = int(getattr(ctx.suite.inception, "dims", 2048))
     features = {name: np.zeros((len(batch), dims), np.float32) for name in FEATURE_NAMES}
     loaded: list[tuple[int, LoadedSample]] = []
     for position, sample in enumerate(batch):
-        result = load_sample(ctx, sample, index_of[str(sample.image_id)])
+        if preloaded is not None:
+            result = preloaded[position]
+        else:
+            result = load_sample(ctx, sample, index_of[str(sample.image_id)])
         if isinstance(result, str):
             rows[position]["error"] = result
             continue
@@ -443,9 +457,12 @@ def run_shard(ctx: EvalContext, store: RunStore, shard: int, samples: Sequence[A
     rows: list[dict[str, Any]] = []
     features: dict[str, list[np.ndarray]] = {name: [] for name in FEATURE_NAMES}
     saved = ShardImages(store.path, ctx.save_images)
-    for offset in range(0, len(samples), ctx.batch_size):
+    light = dataclasses.replace(ctx, model=None, suite=None, completed_cache=None)  # what loading needs
+    load = functools.partial(_load_nth, light, list(samples), index_of)
+    batches = loaded_batches(load, len(samples), ctx.batch_size, ctx.num_workers, pin=ctx.device.type == "cuda")
+    for offset, loaded in zip(range(0, len(samples), ctx.batch_size), batches, strict=True):
         batch_rows, batch_features = score_batch(
-            ctx, samples[offset : offset + ctx.batch_size], start + offset, index_of, saved
+            ctx, samples[offset : offset + ctx.batch_size], start + offset, index_of, saved, loaded
         )
         rows.extend(batch_rows)
         for name in FEATURE_NAMES:
@@ -626,6 +643,7 @@ def build_context(cfg: Any, suite: MetricSuite | None = None) -> tuple[EvalConte
         device=device,
         batch_size=settings.batch_size,
         shard_size=settings.shard_size,
+        num_workers=settings.num_workers,
         completed_cache=ArrayCache(cache_root / "completed") if cfg.get("cache_completed", True) else None,
         progress=bool(cfg.get("progress", True)),
         save_images=bool(cfg.get("save_images", False)),

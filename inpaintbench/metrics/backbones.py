@@ -247,6 +247,21 @@ class LPIPSMetric(nn.Module):
     def forward(self, real: Tensor, fake: Tensor) -> Tensor:
         return self.lpips(real, fake, normalize=True).flatten()
 
+    def features(self, images: Tensor) -> list[Tensor]:
+        """The unit-normalised backbone activations of [0,1] images, the halves of `forward`
+        (a real image shared by several masks is run once; `distance` completes the same ops)."""
+        import lpips
+
+        outputs = self.lpips.net.forward(self.lpips.scaling_layer(2 * images - 1))
+        return [lpips.normalize_tensor(output) for output in outputs]
+
+    def distance(self, real: list[Tensor], fake: list[Tensor]) -> Tensor:
+        """LPIPS from `features` of paired images, summed over layers in lpips' order."""
+        value = 0
+        for layer, (a, b) in enumerate(zip(real, fake, strict=True)):
+            value = value + self.lpips.lins[layer]((a - b) ** 2).mean([2, 3], keepdim=True)
+        return value.flatten()
+
 
 def lpips_linear_path(net: str) -> Path:
     """The calibrated linear layers that ship inside the `lpips` package."""
@@ -289,7 +304,11 @@ def build_lpips(net: str = "alex", backbone: dict[str, Tensor] | None = None) ->
 
 
 def extractor_id(module: nn.Module) -> str:
-    """A short content id of a feature extractor's weights (keys the feature cache)."""
+    """A short content id of a feature extractor's weights (keys the feature cache); a prepared
+    backbone (`metrics.prepare`) keeps the id of the published weights it was prepared from."""
+    weights_id = getattr(module, "weights_id", None)
+    if weights_id is not None:
+        return str(weights_id)
     digest = hashlib.sha256()
     for key, value in sorted(module.state_dict().items()):
         digest.update(key.encode())

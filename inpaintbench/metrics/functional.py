@@ -34,6 +34,16 @@ def _check_pair(real: Tensor, fake: Tensor) -> None:
         )
 
 
+def _check_ssim_size(real: Tensor, window: int) -> None:
+    if min(real.shape[-2:]) < window:
+        raise ValueError(f"SSIM needs images of at least {window}x{window}, got {tuple(real.shape[-2:])}")
+
+
+def _check_mask(real: Tensor, mask: Tensor) -> None:
+    if mask.ndim != 4 or mask.shape[1] != 1 or mask.shape[-2:] != real.shape[-2:]:
+        raise ValueError(f"mask must be (N,1,H,W) matching the images, got {tuple(mask.shape)}")
+
+
 def gaussian_kernel_1d(size: int = SSIM_WINDOW, sigma: float = SSIM_SIGMA) -> Tensor:
     """Normalised 1-D Gaussian (float64); the 2-D window is its outer product (separable)."""
     coords = torch.arange(size, dtype=torch.float64) - (size - 1) / 2
@@ -54,9 +64,12 @@ def _valid_filter_matrix(kernel: Tensor, length: int) -> Tensor:
 def ssim(real: Tensor, fake: Tensor, window: int = SSIM_WINDOW, sigma: float = SSIM_SIGMA) -> Tensor:
     """Per-image SSIM (N,), see the module docstring for the exact variant."""
     _check_pair(real, fake)
-    if min(real.shape[-2:]) < window:
-        raise ValueError(f"SSIM needs images of at least {window}x{window}, got {tuple(real.shape[-2:])}")
-    x, y = real.to(torch.float64), fake.to(torch.float64)
+    _check_ssim_size(real, window)
+    return _ssim64(real.to(torch.float64), fake.to(torch.float64), window, sigma)
+
+
+def _ssim64(x: Tensor, y: Tensor, window: int, sigma: float) -> Tensor:
+    """SSIM of float64 images (shared by `ssim` and `pixel_metrics`)."""
     # the five local moments, blurred by the separable window as two banded matrix products
     stacked = torch.cat([x, y, x * x, y * y, x * y], dim=1)
     kernel = gaussian_kernel_1d(window, sigma).to(x.device)
@@ -102,10 +115,33 @@ def l1_whole(real: Tensor, fake: Tensor) -> Tensor:
 def l1_hole(real: Tensor, fake: Tensor, mask: Tensor) -> Tensor:
     """Per-image mean |real - fake| over hole pixels only (mask 1 = hole) (N,); NaN without holes."""
     _check_pair(real, fake)
-    if mask.ndim != 4 or mask.shape[1] != 1 or mask.shape[-2:] != real.shape[-2:]:
-        raise ValueError(f"mask must be (N,1,H,W) matching the images, got {tuple(mask.shape)}")
+    _check_mask(real, mask)
     hole = mask.to(torch.float64)
     diff = (real.to(torch.float64) - fake.to(torch.float64)).abs() * hole
     count = hole.sum(dim=(1, 2, 3)) * real.shape[1]
     total = diff.sum(dim=(1, 2, 3))
     return torch.where(count > 0, total / count.clamp_min(1), torch.full_like(total, math.nan))
+
+
+def pixel_metrics(
+    real: Tensor, fake: Tensor, mask: Tensor, window: int = SSIM_WINDOW, sigma: float = SSIM_SIGMA
+) -> dict[str, Tensor]:
+    """SSIM, MSE, PSNR and both L1s of a batch in one pass: the float64 images and their difference
+    are computed once and shared (each value bit-identical to its function above)."""
+    _check_pair(real, fake)
+    _check_ssim_size(real, window)
+    _check_mask(real, mask)
+    x, y = real.to(torch.float64), fake.to(torch.float64)
+    diff = x - y
+    error = diff.pow(2).mean(dim=(1, 2, 3))
+    absolute = diff.abs()
+    hole = mask.to(torch.float64)
+    count = hole.sum(dim=(1, 2, 3)) * real.shape[1]
+    total = (absolute * hole).sum(dim=(1, 2, 3))
+    return {
+        "ssim": _ssim64(x, y, window, sigma),
+        "mse": error,
+        "psnr": psnr_from_mse(error),
+        "l1_whole": absolute.mean(dim=(1, 2, 3)),
+        "l1_hole": torch.where(count > 0, total / count.clamp_min(1), torch.full_like(total, math.nan)),
+    }

@@ -7,6 +7,7 @@ everything, `limit=-2` all but two).
 
 from __future__ import annotations
 
+import os
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -17,6 +18,9 @@ from inpaintbench.errors import InpaintbenchError
 
 #: `changed_inputs`: what to do when an interrupted run's files changed before the rerun.
 CHANGED_INPUTS = ("refuse", "recompute")
+
+#: `num_workers=auto` with a CUDA device.
+AUTO_CUDA_WORKERS = 4
 
 #: `weights=none`: evaluate a learned model with its seeded random initialisation, on purpose.
 UNTRAINED = "none"
@@ -35,6 +39,7 @@ class EvalSettings:
     device: torch.device
     changed_inputs: str
     weights: str | None  # a file, UNTRAINED, or None (allowed only for non-learned models)
+    num_workers: int = 0  # loader processes (`auto` resolved for the device)
 
     @property
     def untrained(self) -> bool:
@@ -75,15 +80,26 @@ def eval_settings(cfg: Mapping[str, Any]) -> EvalSettings:
     if changed not in CHANGED_INPUTS:
         raise SettingError(f"changed_inputs={changed!r}: must be one of {', '.join(CHANGED_INPUTS)}")
     weights = cfg.get("weights")
+    device = check_device(str(cfg.get("device", "cpu")))
     return EvalSettings(
         batch_size=int(integer(cfg, "batch_size", 8, 1)),
         shard_size=int(integer(cfg, "shard_size", 64, 1)),
         limit=integer(cfg, "limit", None, 1, allow_none=True),
         seed=int(integer(cfg, "seed", 0, 0)),
-        device=check_device(str(cfg.get("device", "cpu"))),
+        device=device,
         changed_inputs=str(changed),
         weights=None if weights is None else str(weights),
+        num_workers=workers(cfg, device),
     )
+
+
+def workers(cfg: Mapping[str, Any], device: torch.device) -> int:
+    """`num_workers` (loader processes, evaluation/loader.py): an integer >= 0, or `auto`: none on
+    the CPU, whose cores are busy computing (one worker measured no faster: results/benchmarks/eval_loader.md),
+    up to `AUTO_CUDA_WORKERS` with a GPU, where the CPU is free to decode ahead."""
+    if cfg.get("num_workers", "auto") == "auto":
+        return min(AUTO_CUDA_WORKERS, os.cpu_count() or 1) if device.type == "cuda" else 0
+    return int(integer(cfg, "num_workers", "auto", 0))
 
 
 def check_weights(settings: EvalSettings, model_name: str, learned: bool) -> None:

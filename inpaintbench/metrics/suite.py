@@ -20,8 +20,15 @@ from torch import Tensor, nn
 
 from inpaintbench.inpainter import to_uint8
 from inpaintbench.metrics import functional as fn
-from inpaintbench.metrics.backbones import BackboneUnavailableError, build_inception_fid, build_lpips, extractor_id
+from inpaintbench.metrics.backbones import (
+    BackboneUnavailableError,
+    LPIPSMetric,
+    build_inception_fid,
+    build_lpips,
+    extractor_id,
+)
 from inpaintbench.metrics.config import MetricConfig
+from inpaintbench.metrics.prepare import prepare_backbone
 from inpaintbench.metrics.spec import IDS_METRICS, METRICS, lpips_metric
 from inpaintbench.results import ArrayCache
 
@@ -54,18 +61,19 @@ class MetricSuite:
         inception_factory: Callable[[], nn.Module] = build_inception_fid,
         lpips_factory: Callable[[str], nn.Module] = build_lpips,
     ) -> MetricSuite:
-        """Build the networks from the cached weights; a missing backbone marks its metrics unavailable."""
+        """Build the networks from the cached weights, prepared for inference (`metrics.prepare`);
+        a missing backbone marks its metrics unavailable."""
         device = torch.device(device)
         suite = cls(config=config, device=device, cache=cache)
         try:
-            suite.inception = inception_factory().to(device).eval()
+            suite.inception = prepare_backbone(inception_factory().to(device).eval())
         except BackboneUnavailableError as missing:
             for spec in METRICS:
                 if spec.backbone == "inception" and (config.ids.enabled or spec.name not in IDS_METRICS):
                     suite.unavailable[spec.name] = str(missing)
         for net in config.lpips_nets:
             try:
-                suite.lpips[net] = lpips_factory(net).to(device).eval()
+                suite.lpips[net] = prepare_backbone(lpips_factory(net).to(device).eval())
             except BackboneUnavailableError as missing:
                 suite.unavailable[lpips_metric(net)] = str(missing)
         return suite
@@ -125,8 +133,20 @@ class MetricSuite:
         ]
 
         def compute(misses: list[int]) -> np.ndarray:
+            module = self.lpips[net]
             with torch.inference_mode():
-                values = self.lpips[net](real[misses].to(self.device), fake[misses].to(self.device))
+                if isinstance(module, LPIPSMetric):  # each distinct real image through the backbone once
+                    first: dict[str, int] = {}  # real image hash -> its row among the distinct ones
+                    unique: list[int] = []
+                    for i in misses:
+                        if real_hashes[i] not in first:
+                            first[real_hashes[i]] = len(unique)
+                            unique.append(i)
+                    both = module.features(torch.cat([real[unique], fake[misses]]).to(self.device))
+                    where = torch.tensor([first[real_hashes[i]] for i in misses], device=self.device)
+                    values = module.distance([f[: len(unique)][where] for f in both], [f[len(unique) :] for f in both])
+                else:
+                    values = module(real[misses].to(self.device), fake[misses].to(self.device))
             return values.double().cpu().numpy().reshape(-1, 1)
 
         return self._cached(keys, compute).reshape(-1)
@@ -137,20 +157,17 @@ class MetricSuite:
     ) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray], dict[str, list[str]]]:
         """Per-sample metric values, feature arrays, and the content hashes of both images."""
         real, fake, mask = real.cpu(), fake.cpu(), mask.cpu()
-        error = fn.mse(real, fake)
-        values: dict[str, np.ndarray] = {
-            "ssim": fn.ssim(real, fake, self.config.ssim_window, self.config.ssim_sigma).numpy(),
-            "mse": error.numpy(),
-            "psnr": fn.psnr_from_mse(error).numpy(),
-            "l1_whole": fn.l1_whole(real, fake).numpy(),
-            "l1_hole": fn.l1_hole(real, fake, mask).numpy(),
-        }
+        window, sigma = self.config.ssim_window, self.config.ssim_sigma
+        values = {name: column.numpy() for name, column in fn.pixel_metrics(real, fake, mask, window, sigma).items()}
         hashes = {"real": image_hashes(real), "completed": image_hashes(fake)}
         for net, module in self.lpips.items():
             if module is not None:
                 values[lpips_metric(net)] = self._lpips(net, real, fake, hashes["real"], hashes["completed"])
         features: dict[str, np.ndarray] = {}
         if self.inception is not None:
+            # Real and completed images in separate calls: a real image's features are computed by
+            # whichever batch (or rank) first misses the cache, so they must not depend on what else
+            # is in that batch (one joint batch changed stand-in features across ranks in the last bit).
             features["inception_real"] = self._inception(real, hashes["real"])
             features["inception_fake"] = self._inception(fake, hashes["completed"])
         return values, features, hashes

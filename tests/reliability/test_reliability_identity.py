@@ -118,8 +118,9 @@ def test_an_image_edited_between_interrupt_and_resume_is_refused_or_recomputed_n
     assert "incomplete: 2 of 6 samples" in text
 
 
+@pytest.mark.parametrize("workers", [0, 1])  # 1: read in a loader process, raised here unchanged
 def test_an_image_edited_during_the_run_is_refused_with_its_name(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, workers: int
 ) -> None:
     images, masks = kit.make_dataset(tmp_path / "data")
     original = runner.build_manifest
@@ -130,8 +131,9 @@ def test_an_image_edited_during_the_run_is_refused_with_its_name(
         return manifest
 
     monkeypatch.setattr(runner, "build_manifest", then_edit)
-    with pytest.raises(InputChangedError, match=r"img02\.png: changed during this evaluation"):
-        kit.evaluate(tmp_path / "results", images, masks)
+    with pytest.raises(InputChangedError, match=r"img02\.png: changed during this evaluation") as raised:
+        kit.evaluate(tmp_path / "results", images, masks, f"num_workers={workers}")
+    assert len(str(raised.value).splitlines()) == 1
     (run,) = kit.run_dirs(tmp_path / "results")
     assert len(kit.shard_files(run)) == 1  # shard 0 (img00, img01) was finished and is kept
 

@@ -200,6 +200,10 @@ def test_checkpoint_round_trip_with_weights_only(tmp_path: Path) -> None:
     rebuilt = SYSTEMS.get("deepfill_v1")(**hparams)
     rebuilt.load_state_dict(ckpt["state_dict"], strict=True)
     assert ckpt["global_step"] == 7  # the 5:1 cycle resumes from here
+    optimizers = rebuilt.configure_optimizers()  # adam: tf, one step count shared by G and D, restored
+    for optimizer, state in zip(optimizers, ckpt["optimizer_states"], strict=True):
+        optimizer.load_state_dict(state)
+    assert optimizers[0].counter is optimizers[1].counter and optimizers[0].counter.value == 7
     image, mask = fixed_samples(2).images, fixed_samples(2).masks
     assert torch.equal(rebuilt.generator.inpaint(image, mask), system.generator.inpaint(image, mask))
     assert rebuilt.loss_weights() == system.loss_weights()

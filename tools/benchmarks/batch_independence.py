@@ -1,4 +1,4 @@
-"""Do per-sample values depend on the batch size? `python tools/benchmarks/batch_independence.py`.
+"""Do per-sample values depend on the batch size? `python -m tools.benchmarks.batch_independence`.
 
 For every zoo checkpoint (models/*.safetensors) and the OpenCV baselines, evaluates the first
 `--limit` sample images x the irregular protocol with batch sizes 1, 8 and 16 (everything else
@@ -99,7 +99,7 @@ def render(results: list[dict], limit: int, threads: int, load: tuple[float, flo
         "",
         f"- machine: {platform.machine()}, torch {torch.__version__}, {threads} torch thread(s), load average "
         f"{load[0]:.1f} / {load[1]:.1f} / {load[2]:.1f} at start (shared machine; load does not change these values)",
-        f"- command: `python tools/benchmarks/batch_independence.py --limit {limit} --threads {threads}`",
+        f"- command: `python -m tools.benchmarks.batch_independence --limit {limit} --threads {threads}`",
         f"- data: the first {limit} sample images x 6 irregular masks; metric backbones absent, so the rows "
         "hold SSIM, PSNR, MSE, L1 (whole, hole) and the sha256 of the 8-bit completed image",
         "- rows: per-sample shard rows identical to batch size 1 (byte for byte); completed: identical 8-bit "

@@ -1,4 +1,4 @@
-"""Samples/s of `inpaintbench eval` with 1 and N ranks: `python tools/benchmarks/distributed.py`.
+"""Samples/s of `inpaintbench eval` with 1 and N ranks: `python -m tools.benchmarks.distributed`.
 
 Runs the real command (`inpaintbench eval model=M devices=N ...`, fresh results directory, completed
 image cache off) for each model and rank count in turn, A B A B ..., and reports two figures per run:
@@ -94,7 +94,7 @@ def main() -> None:
         f"after: {load_after[0]:.1f} / {load_after[1]:.1f} / {load_after[2]:.1f}. **The machine is shared with "
         "other engineers' jobs**: a load above the core count means every run competed with other work, so "
         "the figures are noisy and only comparable within one table",
-        f"- command: `python tools/benchmarks/distributed.py --limit {args.limit} --ranks {args.ranks} "
+        f"- command: `python -m tools.benchmarks.distributed --limit {args.limit} --ranks {args.ranks} "
         f"--repeats {args.repeats} --shard-size {args.shard_size}` ({samples} samples: {args.limit} sample images x 6 "
         f"irregular masks, shards of {args.shard_size}, "
         "completed-image cache off, fresh results directory per run, order A B A B)",

@@ -11,7 +11,7 @@ The features are synthetic (non-negative, correlated like pooled ReLU activation
 set a perturbed copy), because these machines have no Inception weights; how long liblinear takes
 depends on the data, so real features will differ. Timing only; no score is reported as a result.
 
-Run: `OMP_NUM_THREADS=1 python tools/benchmarks/ids.py [--sizes 250,1000] [--repeats 3] [--run-samples 1000]`
+Run: `OMP_NUM_THREADS=1 python -m tools.benchmarks.ids [--sizes 250,1000] [--repeats 3] [--run-samples 1000]`
 """
 
 from __future__ import annotations
@@ -103,7 +103,7 @@ def main() -> None:
         f"- machine: {platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}, "
         f"scikit-learn {sklearn.__version__}, numpy {np.__version__}, OMP_NUM_THREADS={threads}, "
         f"torch threads {torch.get_num_threads()}",
-        f"- command: `OMP_NUM_THREADS={threads} python tools/benchmarks/ids.py --sizes {args.sizes} "
+        f"- command: `OMP_NUM_THREADS={threads} python -m tools.benchmarks.ids --sizes {args.sizes} "
         f"--repeats {args.repeats} --run-samples {args.run_samples} --run-repeats {args.run_repeats}`",
         "- load average (1, 5, 15 min) is recorded before each figure: the 2-core machine is shared",
         "",

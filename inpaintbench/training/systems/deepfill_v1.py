@@ -22,11 +22,19 @@ masks is exactly the official bbox. When the hole's bounding box is larger than 
 (irregular masks), the bounding box itself is cropped and resized bilinearly (align_corners=False)
 to the window size, for the images, the outputs and the mask alike. An empty mask uses the centre.
 
-Deviations: two Adam optimisers with the official settings instead of TF's single optimiser object
-(which shares Adam's bias-correction step counter between G and D; the difference fades within the
-first few dozen steps with beta2 = 0.9); per-sample masks instead of one mask per batch; the ae
-loss's known-area divisor is kept above 1e-8 so an all-hole batch does not divide by zero.
-DeepFill v1 has no perceptual loss (`perceptual_backbone` must be `none`).
+Optimiser (`adam`, recorded in the checkpoint): `tf` (default, the official) is train.py's single
+TF1 AdamOptimizer for G and D (`systems.tf_adam.TFAdam`: one step counter shared by G and D, eps
+added to sqrt(v)); `torch` is two independent `torch.optim.Adam`s with the same settings, which
+differ in the first ~50 generator iterations only (the official generator's k-th step is
+bias-corrected as step 6k: 1.10x torch's at k=1, up to 1.55x at k=3, 1.02x at k=30; critic steps
+at most 1.05x; TF's eps is effectively 3.2e-8 at step 1).
+
+Deviations: per-sample masks instead of one mask per batch; the ae loss's known-area divisor is kept
+above 1e-8 so an all-hole batch does not divide by zero. DeepFill v1 has no perceptual loss
+(`perceptual_backbone` must be `none`).
+
+Tested against the official TF graph (tests/fixtures/training_parity/deepfill_official.json): every
+term to 2e-5, one critic and one generator step with either `adam` (tests/unit/test_training_parity_deepfill.py).
 """
 
 from __future__ import annotations
@@ -46,7 +54,9 @@ from inpaintbench.losses.wgan import (
     wgan_generator_loss,
 )
 from inpaintbench.training.systems.base import SYSTEMS, InpaintingSystem
+from inpaintbench.training.systems.tf_adam import StepCounter, TFAdam
 
+ADAMS = ("tf", "torch")
 Box = tuple[int, int, int, int]  # top, left, height, width
 
 
@@ -112,7 +122,10 @@ class DeepFillV1System(InpaintingSystem):
         critic_cnum: int = 64,
         image_size: int = 256,
         perceptual_backbone: str | None = "none",
+        adam: str = "tf",
     ) -> None:
+        if adam not in ADAMS:
+            raise ValueError(f"unknown adam '{adam}' (known: {', '.join(ADAMS)})")
         if perceptual_backbone not in (None, "none"):
             raise ValueError(
                 f"DeepFill v1 has no perceptual loss; set system.perceptual_backbone to none, "
@@ -137,6 +150,7 @@ class DeepFillV1System(InpaintingSystem):
             critic_cnum=critic_cnum,
             image_size=image_size,
             perceptual_backbone="none",
+            adam=adam,
         )
         self.automatic_optimization = False
         self.image_size = (image_size, image_size)
@@ -159,8 +173,15 @@ class DeepFillV1System(InpaintingSystem):
         }
 
     def configure_optimizers(self) -> list[torch.optim.Optimizer]:
+        """[generator, critics]: with `adam: tf` two views of one TF AdamOptimizer (a shared step count)."""
         betas = (self.hparams.beta1, self.hparams.beta2)
         critics = [*self.global_critic.parameters(), *self.local_critic.parameters()]
+        if self.hparams.adam == "tf":
+            counter = StepCounter()
+            return [
+                TFAdam(self.generator.parameters(), lr=self.hparams.lr, betas=betas, counter=counter),
+                TFAdam(critics, lr=self.hparams.lr, betas=betas, counter=counter),
+            ]
         return [
             torch.optim.Adam(self.generator.parameters(), lr=self.hparams.lr, betas=betas),
             torch.optim.Adam(critics, lr=self.hparams.lr, betas=betas),
@@ -179,6 +200,17 @@ class DeepFillV1System(InpaintingSystem):
             self._generator_step(real, mask, opt_g)
 
     def _critic_step(self, real: Tensor, mask: Tensor, opt: Any) -> None:
+        losses = self.critic_losses(real, mask)
+        opt.zero_grad()
+        self.manual_backward(losses["d_loss"])
+        opt.step()
+        self.log_dict({"train/d_loss": losses["d_loss"].detach(), "train/gp": losses["gp"].detach()}, prog_bar=True)
+
+    def critic_losses(self, real: Tensor, mask: Tensor) -> dict[str, Tensor]:
+        """Both critics' terms for a batch in the network convention; `d_loss` is their total.
+
+        `gp` is the sum of the local and global penalties, before `gp_lambda` (TF's `gp_loss` is after).
+        """
         with torch.no_grad():
             _, x_stage2 = self.generator.generate(real, mask)
         fake = x_stage2 * mask + real * (1.0 - mask)
@@ -191,10 +223,7 @@ class DeepFillV1System(InpaintingSystem):
             self.global_critic, real, fake, mask
         )
         loss = d_global + d_local + self.hparams.gp_lambda * penalty
-        opt.zero_grad()
-        self.manual_backward(loss)
-        opt.step()
-        self.log_dict({"train/d_loss": loss.detach(), "train/gp": penalty.detach()}, prog_bar=True)
+        return {"d_loss": loss, "d_local": d_local, "d_global": d_global, "gp": penalty}
 
     def _generator_step(self, real: Tensor, mask: Tensor, opt: Any) -> None:
         self.toggle_optimizer(opt)

@@ -22,8 +22,11 @@ generator weight file read through `inpaintbench.weights` (an export, a converte
 release), or the `train` stage's Lightning checkpoint (`.../checkpoints/last.ckpt`). With
 `finetune_optimizer: resume` (PConv's default, the port's `--finetune --resume`) a fine-tune started
 from such a checkpoint also takes over its Adam moments and step counts, with the learning rate set to
-`finetune_lr`; `fresh` (RFR-Net's code) builds a new Adam. `resume` from a file that holds no
-optimiser state is refused (one line), so the choice is never silently dropped.
+`finetune_lr`; `fresh` (RFR-Net's code) builds a new Adam. A file of the naoto0804 port itself
+(`{'n_iter', 'model', 'optimizer'}`, e.g. its release `1000000.pth`) resumes its Adam moments too,
+converted per parameter (`systems.pconv_port_optimizer`), as the port's `--finetune --resume` does.
+`resume` from a file that holds no optimiser state is refused (one line), so the choice is never
+silently dropped.
 
 Parametrisation (`parametrisation: nvidia | port | auto`, recorded resolved in the checkpoint and card).
 The generator keeps one weight layout, NVIDIA's (`W·x·(C·k²/ΣM)`, the paper's eq. 1). The naoto0804
@@ -232,11 +235,21 @@ class ReconstructionSystem(InpaintingSystem):
         from inpaintbench.weights import WeightsError
 
         path = Path(self.hparams.init_weights)
+        if path.suffix != ".ckpt":
+            from inpaintbench.training.systems.pconv_port_optimizer import is_port_checkpoint, load_port_adam_state
+            from inpaintbench.weights import read_checkpoint
+
+            raw = read_checkpoint(path)
+            if is_port_checkpoint(raw):  # the port's own file: its Adam moments, converted per parameter
+                load_port_adam_state(optimizer, self.generator, raw, path)
+                self._set_learning_rates(optimizer)
+                return
         states = _read_lightning_checkpoint(path).get("optimizer_states") if path.suffix == ".ckpt" else None
         if not states:
             raise WeightsError(
-                f"{path}: holds no optimiser state to resume for the fine-tune (finetune_optimizer=resume); pass the "
-                "train stage's checkpoints/last.ckpt, or set model.system.finetune_optimizer=fresh"
+                f"{path}: holds no optimiser state to resume for the fine-tune (finetune_optimizer=resume); pass "
+                "the train stage's checkpoints/last.ckpt or a port training file, or set "
+                "model.system.finetune_optimizer=fresh"
             )
         try:
             optimizer.load_state_dict(states[0])
