@@ -32,11 +32,13 @@ def inpaint_file(
     mask_threshold: float = 0.5,
     device: str = "cpu",
     model_args: dict[str, Any] | None = None,
+    compile: bool = False,
 ) -> Path:
     """Inpaint one image with one mask file and save the 8-bit composite as PNG."""
     from PIL import Image
 
     from inpaintbench import create_model, load_weights
+    from inpaintbench.archs.inference import prepare_for_inference
     from inpaintbench.data import read_image
     from inpaintbench.inpainter import blank_hole, complete, to_uint8
     from inpaintbench.masks import read_mask
@@ -52,7 +54,7 @@ def inpaint_file(
     if isinstance(inpainter, torch.nn.Module):
         if weights:
             load_weights(inpainter, weights)
-        inpainter.eval().to(device)
+        inpainter = prepare_for_inference(inpainter.eval().to(device), compile=compile)
     elif weights:
         raise InpaintbenchError(f"model '{model}' is not learned and takes no weights ({weights})")
     pred = inpainter.inpaint(blank_hole(picture, hole_t).to(device), hole_t.to(device)).cpu()

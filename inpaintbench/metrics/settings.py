@@ -35,6 +35,7 @@ class EvalSettings:
     device: torch.device
     changed_inputs: str
     weights: str | None  # a file, UNTRAINED, or None (allowed only for non-learned models)
+    compile: bool = False  # torch.compile the model (archs.inference); not in the run hash
 
     @property
     def untrained(self) -> bool:
@@ -75,15 +76,29 @@ def eval_settings(cfg: Mapping[str, Any]) -> EvalSettings:
     if changed not in CHANGED_INPUTS:
         raise SettingError(f"changed_inputs={changed!r}: must be one of {', '.join(CHANGED_INPUTS)}")
     weights = cfg.get("weights")
+    device = check_device(str(cfg.get("device", "cpu")))
+    compile_model = cfg.get("compile", False)
+    if not isinstance(compile_model, bool):
+        raise SettingError(f"compile={compile_model!r}: must be true or false")
     return EvalSettings(
-        batch_size=int(integer(cfg, "batch_size", 8, 1)),
+        batch_size=batch_size(cfg, device),
         shard_size=int(integer(cfg, "shard_size", 64, 1)),
         limit=integer(cfg, "limit", None, 1, allow_none=True),
         seed=int(integer(cfg, "seed", 0, 0)),
-        device=check_device(str(cfg.get("device", "cpu"))),
+        device=device,
         changed_inputs=str(changed),
         weights=None if weights is None else str(weights),
+        compile=compile_model,
     )
+
+
+def batch_size(cfg: Mapping[str, Any], device: torch.device) -> int:
+    """`batch_size`: an integer >= 1, or `auto` (1 on a CPU, 16 on a GPU: archs.inference.default_batch_size)."""
+    if cfg.get("batch_size", "auto") == "auto":
+        from inpaintbench.archs.inference import default_batch_size
+
+        return default_batch_size(device)
+    return int(integer(cfg, "batch_size", "auto", 1))
 
 
 def check_weights(settings: EvalSettings, model_name: str, learned: bool) -> None:
