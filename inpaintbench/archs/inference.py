@@ -9,7 +9,7 @@ results/benchmarks/model_speed.md:
   convolution's weight and bias, computed in float64, so the eval-mode BatchNorm pass disappears. A
   partial convolution renormalises its output before the BatchNorm and zeroes the bias in empty
   windows while the BatchNorm shift applies everywhere, so there the shift stays a separate
-  per-channel add (`PartialConv2d.shift`), fused with the bias add. The BatchNorm is replaced by
+  per-channel add (`PartialConv2d.shift`, in place after the bias). The BatchNorm is replaced by
   `FoldedBatchNorm`, which passes its input through but keeps the BatchNorm's tensors, so the
   parameter count (an efficiency column) and the state-dict keys stay those of the model.
   A prepared model's state dict is **not a weights file**: its convolutions hold folded weights.
@@ -19,8 +19,8 @@ results/benchmarks/model_speed.md:
 - **torch.compile** (opt-in, `compile=True`): compiles `predict`; the first call's duration (the
   compile) is logged.
 
-Outputs move by float32 rounding only (max abs differences are in model_speed.md and asserted to be
-below 1e-5 by tests/unit/test_inference.py).
+Outputs move by float32 rounding only: at most 1e-5 on the zoo checkpoints, and never further from the
+float64 result than the model as built (tests/unit/test_inference.py; differences in model_speed.md).
 """
 
 from __future__ import annotations
@@ -46,7 +46,8 @@ log = logging.getLogger(__name__)
 _CONVS = (nn.Conv2d, nn.ConvTranspose2d)
 _IN_PLACE_ACTIVATIONS = (nn.ELU, nn.ReLU, nn.LeakyReLU)
 
-#: Architectures whose CPU inference measured faster in channels_last memory format (model_speed.md).
+#: Architectures run in channels_last memory format: faster for LaMa (1.06x) and DeepFill (1.04-1.14x),
+#: within noise for PConv (0.99x here, 1.07-1.30x in issue 19's runs); RFR-Net is 1.09x faster without.
 CHANNELS_LAST_PAYS: tuple[type[nn.Module], ...] = (DeepFillV1, LamaInpainter, PConvInpainter)
 
 #: Images per forward pass on a CPU: batch 1 was the fastest per image for every model measured here
