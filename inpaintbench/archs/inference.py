@@ -50,8 +50,9 @@ _IN_PLACE_ACTIVATIONS = (nn.ELU, nn.ReLU, nn.LeakyReLU)
 #: within noise for PConv (0.99x here, 1.07-1.30x in issue 19's runs); RFR-Net is 1.09x faster without.
 CHANNELS_LAST_PAYS: tuple[type[nn.Module], ...] = (DeepFillV1, LamaInpainter, PConvInpainter)
 
-#: Images per forward pass on a CPU: batch 1 was the fastest per image for every model measured here
-#: (results/benchmarks/model_speed.md); a GPU needs batches to be busy.
+#: Images per forward pass on a CPU: batch 8 was no faster per image where measured side by side
+#: (README "Performance", results/benchmarks/model_speed.md) and batch 1 needs the least memory;
+#: a GPU needs batches to be busy.
 CPU_BATCH_SIZE = 1
 GPU_BATCH_SIZE = 16
 
