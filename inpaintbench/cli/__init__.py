@@ -106,6 +106,7 @@ def _inpaint(argv: Sequence[str]) -> None:
     parser.add_argument("--mask-polarity", choices=["hole_white", "hole_black"], default="hole_white")
     parser.add_argument("--mask-threshold", type=float, default=0.5, help="on [0,1] grey levels")
     parser.add_argument("--device", default="cpu")
+    parser.add_argument("--compile", action="store_true", help="torch.compile the model (slower for one image)")
     args = parser.parse_args(argv)
     _guarded(
         lambda: _tasks().inpaint_file(
@@ -117,6 +118,7 @@ def _inpaint(argv: Sequence[str]) -> None:
             mask_polarity=args.mask_polarity,
             mask_threshold=args.mask_threshold,
             device=args.device,
+            compile=args.compile,
         )
     )
 

@@ -24,10 +24,13 @@ def inpaint_file(
     mask_threshold: float = 0.5,
     device: str = "cpu",
     model_args: dict[str, Any] | None = None,
+    compile: bool = False,
 ) -> Path:
-    """Inpaint one image with one mask file and save the 8-bit composite as PNG."""
+    """Inpaint one image with one mask file and save the 8-bit composite as PNG (the model prepared
+    for inference as in `eval`: archs.inference)."""
     from PIL import Image
 
+    from inpaintbench.archs.inference import prepare_for_inference
     from inpaintbench.data import read_image
     from inpaintbench.evaluation.loading import load_inpainter
     from inpaintbench.inpainter import blank_hole, complete, to_uint8
@@ -41,6 +44,7 @@ def inpaint_file(
         )
     hole_t = torch.from_numpy(hole.astype(np.float32))[None, None]
     inpainter, _ = load_inpainter(model, model_args, weights or None, device)
+    inpainter = prepare_for_inference(inpainter, compile=compile)
     pred = inpainter.inpaint(blank_hole(picture, hole_t).to(device), hole_t.to(device)).cpu()
     result = complete(picture, hole_t, pred)
     out = Path(out)

@@ -37,6 +37,7 @@ from filelock import Timeout
 from torch import Tensor
 from tqdm import tqdm
 
+from inpaintbench.archs.inference import prepare_for_inference, to_device
 from inpaintbench.errors import InpaintbenchError
 from inpaintbench.evaluation.loader import loaded_batches
 from inpaintbench.inpainter import blank_hole, complete, to_uint8
@@ -328,7 +329,8 @@ def _predict(ctx: EvalContext, image: Tensor, mask: Tensor, first_id: str) -> Te
     """The model's prediction from the blanked image; a model error becomes one line."""
     try:
         with torch.inference_mode():
-            return ctx.model.inpaint(blank_hole(image, mask).to(ctx.device), mask.to(ctx.device)).float().cpu()
+            pred = ctx.model.inpaint(to_device(blank_hole(image, mask), ctx.device), to_device(mask, ctx.device))
+            return pred.float().cpu()
     except (RuntimeError, ValueError) as error:
         first_line = (str(error).strip().splitlines() or [type(error).__name__])[0]
         height, width = image.shape[-2:]
@@ -650,6 +652,7 @@ def build_context(cfg: Any, suite: MetricSuite | None = None) -> tuple[EvalConte
         data_location=str(cfg.data.get("list_file") or cfg.data.get("root")),
         changed_inputs=settings.changed_inputs,
     )
+    ctx.model = prepare_for_inference(ctx.model, compile=settings.compile)
     return ctx, "untrained" if settings.untrained else weights_sha
 
 

@@ -40,6 +40,7 @@ class EvalSettings:
     changed_inputs: str
     weights: str | None  # a file, UNTRAINED, or None (allowed only for non-learned models)
     num_workers: int = 0  # loader processes (`auto` resolved for the device)
+    compile: bool = False  # torch.compile the model (archs.inference); not in the run hash
 
     @property
     def untrained(self) -> bool:
@@ -81,8 +82,11 @@ def eval_settings(cfg: Mapping[str, Any]) -> EvalSettings:
         raise SettingError(f"changed_inputs={changed!r}: must be one of {', '.join(CHANGED_INPUTS)}")
     weights = cfg.get("weights")
     device = check_device(str(cfg.get("device", "cpu")))
+    compile_model = cfg.get("compile", False)
+    if not isinstance(compile_model, bool):
+        raise SettingError(f"compile={compile_model!r}: must be true or false")
     return EvalSettings(
-        batch_size=int(integer(cfg, "batch_size", 8, 1)),
+        batch_size=batch_size(cfg, device),
         shard_size=int(integer(cfg, "shard_size", 64, 1)),
         limit=integer(cfg, "limit", None, 1, allow_none=True),
         seed=int(integer(cfg, "seed", 0, 0)),
@@ -90,6 +94,7 @@ def eval_settings(cfg: Mapping[str, Any]) -> EvalSettings:
         changed_inputs=str(changed),
         weights=None if weights is None else str(weights),
         num_workers=workers(cfg, device),
+        compile=compile_model,
     )
 
 
@@ -100,6 +105,15 @@ def workers(cfg: Mapping[str, Any], device: torch.device) -> int:
     if cfg.get("num_workers", "auto") == "auto":
         return min(AUTO_CUDA_WORKERS, os.cpu_count() or 1) if device.type == "cuda" else 0
     return int(integer(cfg, "num_workers", "auto", 0))
+
+
+def batch_size(cfg: Mapping[str, Any], device: torch.device) -> int:
+    """`batch_size`: an integer >= 1, or `auto` (1 on a CPU, 16 on a GPU: archs.inference.default_batch_size)."""
+    if cfg.get("batch_size", "auto") == "auto":
+        from inpaintbench.archs.inference import default_batch_size
+
+        return default_batch_size(device)
+    return int(integer(cfg, "batch_size", "auto", 1))
 
 
 def check_weights(settings: EvalSettings, model_name: str, learned: bool) -> None:

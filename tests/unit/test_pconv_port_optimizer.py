@@ -6,13 +6,13 @@ from __future__ import annotations
 import math
 from pathlib import Path
 
-import parity
 import pytest
 import torch
 
 from inpaintbench.training.systems.pconv_port_optimizer import port_trainable_keys
 from inpaintbench.training.systems.reconstruction import ReconstructionSystem
 from inpaintbench.weights import WeightsError
+from tools import parity
 
 FINETUNE_LR = 5e-5
 STEP = 777  # Adam steps already taken by the port run

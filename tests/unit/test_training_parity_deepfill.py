@@ -3,7 +3,7 @@ generator Adam step.
 
 tests/fixtures/training_parity/deepfill_official.json was written by the official
 `build_graph_with_losses` and train.py's optimiser (make_deepfill_official.py beside it, README there)
-on the full-width generator and critics with the seeded variables of tests/parity_deepfill.py, in
+on the full-width generator and critics with the seeded variables of tools/parity_deepfill.py, in
 float32. Our side loads the same variables by their TF names (the generator through the project's
 TF-name converter), so the test covers converter, generator, critics, losses and both optimisers.
 """
@@ -14,7 +14,6 @@ import json
 from pathlib import Path
 
 import numpy as np
-import parity_deepfill as pd
 import pytest
 import torch
 from torch import Tensor
@@ -22,6 +21,7 @@ from torch import Tensor
 import inpaintbench.losses.wgan as wgan
 from inpaintbench.archs.deepfill_v1 import convert_port_state_dict, port_key_to_ours, port_key_to_tf_name
 from inpaintbench.training.systems.deepfill_v1 import DeepFillV1System
+from tools import parity_deepfill as pd
 
 FIXTURE = json.loads(
     (Path(__file__).parents[1] / "fixtures" / "training_parity" / "deepfill_official.json").read_text()

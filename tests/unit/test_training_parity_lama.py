@@ -1,7 +1,7 @@
 """LaMa's recipe against advimman/lama's own loss code: every term, one generator and one discriminator step.
 
 tests/fixtures/training_parity/lama_official.json was written by the official losses and discriminator
-(make_lama_official.py beside it, README there) on the seeded weights and inputs of tests/parity.py, in
+(make_lama_official.py beside it, README there) on the seeded weights and inputs of tools/parity.py, in
 float64, with the module in train mode as pytorch-lightning 1.2.9 leaves it (so `hrf_bn: train`).
 """
 
@@ -10,7 +10,6 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-import parity
 import pytest
 import torch
 from helpers import RepeatedSamples, quiet_trainer
@@ -18,6 +17,7 @@ from torch.utils.data import DataLoader
 
 from inpaintbench.losses.hrf_perceptual import DilatedResNet50
 from inpaintbench.training.systems.lama import LamaSystem
+from tools import parity
 
 FIXTURE = json.loads((Path(__file__).parents[1] / "fixtures" / "training_parity" / "lama_official.json").read_text())
 G, D = FIXTURE["generator"], FIXTURE["discriminator_step"]

@@ -1,7 +1,7 @@
 """PConv training against the naoto0804 port's own code (fixture) and the paper's parametrisation.
 
 tests/fixtures/training_parity/pconv_port.json was written by the port's net.py/loss.py/train.py step
-(make_pconv_port.py beside it, README there) on the seeded weights and inputs of tests/parity.py.
+(make_pconv_port.py beside it, README there) on the seeded weights and inputs of tools/parity.py.
 """
 
 from __future__ import annotations
@@ -9,7 +9,6 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-import parity
 import pytest
 import torch
 
@@ -19,6 +18,7 @@ from inpaintbench.training.systems.reconstruction import (
     adam_param_groups,
     weights_parametrisation,
 )
+from tools import parity
 
 FIXTURE = json.loads((Path(__file__).parents[1] / "fixtures" / "training_parity" / "pconv_port.json").read_text())
 TERMS = {"valid": "valid", "hole": "hole", "perceptual": "prc", "style": "style", "tv": "tv"}

@@ -1,7 +1,7 @@
 """RFR-Net's recipe against the official `model.py`: every loss term and one Adam step (fixture).
 
 tests/fixtures/training_parity/rfr_official.json was written by the official `RFRNetModel.get_g_loss`
-and `update_G` (make_rfr_official.py beside it, README there) on the seeded VGG16 of tests/parity.py, in
+and `update_G` (make_rfr_official.py beside it, README there) on the seeded VGG16 of tools/parity.py, in
 float64, with a learnable prediction as the generator, and (slow) one step of the full official generator.
 """
 
@@ -10,11 +10,11 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-import parity
 import pytest
 import torch
 
 from inpaintbench.training.systems.rfr import RFRSystem
+from tools import parity
 
 FIXTURE = json.loads((Path(__file__).parents[1] / "fixtures" / "training_parity" / "rfr_official.json").read_text())
 

@@ -77,6 +77,8 @@ class PartialConv2d(nn.Conv2d):
         kh, kw = self.kernel_size
         #: sum(1) of the paper: the number of mask elements in one window.
         self.window_size = (in_channels if self.multi_channel else 1) * kh * kw
+        #: A folded BatchNorm's shift (archs.inference), added in every window; None in a model as built.
+        self.register_buffer("shift", None, persistent=False)
 
     def extra_repr(self) -> str:
         return super().extra_repr() + f", multi_channel={self.multi_channel}"
@@ -143,9 +145,11 @@ class PartialConv2d(nn.Conv2d):
         """
         ratio, new_mask = self.ratio_from_counts(valid_count, torch.promote_types(masked_x.dtype, torch.float32))
         raw = F.conv2d(masked_x, self.weight, None, self.stride, self.padding, self.dilation)
-        out = raw * ratio.to(raw.dtype)
+        out = raw.mul_(ratio.to(raw.dtype))  # in place: conv2d's backward does not need its output
         if self.bias is not None:
-            out = out + self.bias.view(1, -1, 1, 1) * new_mask.to(out.dtype)
+            out = out.addcmul_(self.bias.view(1, -1, 1, 1), new_mask.to(out.dtype))
+        if self.shift is not None:
+            out = out.add_(self.shift.view(1, -1, 1, 1))
         if self.multi_channel:
             new_mask = new_mask.expand(-1, self.out_channels, -1, -1)
         return out, new_mask

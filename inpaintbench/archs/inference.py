@@ -1,0 +1,215 @@
+"""Inference-time graph preparation, done once when `eval` or `inpaint` has loaded a model.
+
+`prepare_for_inference(model)` returns a prepared **copy**; the model it was given (the one training,
+`load_weights` and the run identity see) is untouched. What it does, measured in
+results/benchmarks/model_speed.md:
+
+- **BatchNorm folding**: every BatchNorm that directly follows a convolution (LaMa's FFC branches,
+  Fourier units and decoder, PConv's blocks, RFR-Net's head, tail and RFR module) is folded into that
+  convolution's weight and bias, computed in float64, so the eval-mode BatchNorm pass disappears. A
+  partial convolution renormalises its output before the BatchNorm and zeroes the bias in empty
+  windows while the BatchNorm shift applies everywhere, so there the shift stays a separate
+  per-channel add (`PartialConv2d.shift`, in place after the bias). The BatchNorm is replaced by
+  `FoldedBatchNorm`, which passes its input through but keeps the BatchNorm's tensors, so the
+  parameter count (an efficiency column) and the state-dict keys stay those of the model.
+  A prepared model's state dict is **not a weights file**: its convolutions hold folded weights.
+- **in-place activations** where the activation's input is a fresh tensor nothing else reads
+  (DeepFill's `gen_conv` ELU, PConv's ReLU / LeakyReLU).
+- **channels_last** (`channels_last=None` picks it per architecture, where it measured faster here).
+- **torch.compile** (opt-in, `compile=True`): compiles `predict`; the first call's duration (the
+  compile) is logged.
+
+Outputs move by float32 rounding only: at most 1e-5 on the zoo checkpoints, and never further from the
+float64 result than the model as built (tests/unit/test_inference.py; differences in model_speed.md).
+"""
+
+from __future__ import annotations
+
+import copy
+import itertools
+import logging
+import time
+from collections.abc import Iterator
+from typing import Any
+
+import torch
+from torch import Tensor, nn
+
+from inpaintbench.archs.deepfill_v1 import DeepFillV1, GenConv
+from inpaintbench.archs.lama import LamaInpainter
+from inpaintbench.archs.layers.ffc import FFC_BN_ACT, FourierUnit, SpectralTransform
+from inpaintbench.archs.pconv import PartialConvBlock, PConvInpainter
+from inpaintbench.archs.rfr import Bottleneck, RFRNet
+
+log = logging.getLogger(__name__)
+
+_CONVS = (nn.Conv2d, nn.ConvTranspose2d)
+_IN_PLACE_ACTIVATIONS = (nn.ELU, nn.ReLU, nn.LeakyReLU)
+
+#: Architectures run in channels_last memory format: faster for LaMa (1.06x) and DeepFill (1.04-1.14x),
+#: within noise for PConv (0.99x here, 1.07-1.30x in issue 19's runs); RFR-Net is 1.09x faster without.
+CHANNELS_LAST_PAYS: tuple[type[nn.Module], ...] = (DeepFillV1, LamaInpainter, PConvInpainter)
+
+#: Images per forward pass on a CPU: batch 8 was no faster per image where measured side by side
+#: (README "Performance", results/benchmarks/model_speed.md) and batch 1 needs the least memory;
+#: a GPU needs batches to be busy.
+CPU_BATCH_SIZE = 1
+GPU_BATCH_SIZE = 16
+
+
+def default_batch_size(device: torch.device | str) -> int:
+    """`batch_size: auto`: 1 on a CPU, GPU_BATCH_SIZE on an accelerator."""
+    return CPU_BATCH_SIZE if torch.device(device).type == "cpu" else GPU_BATCH_SIZE
+
+
+def to_device(x: Tensor, device: torch.device) -> Tensor:
+    """A CPU batch on `device`; to a CUDA GPU through pinned memory, without blocking the host
+    (the next read of the result synchronises). Unmeasured: no GPU was available when it was written."""
+    if device.type == "cuda" and x.device.type == "cpu":
+        return x.pin_memory().to(device, non_blocking=True)
+    return x.to(device)
+
+
+class FoldedBatchNorm(nn.Module):
+    """Where a BatchNorm was folded into the convolution before it: the identity.
+
+    Holds the BatchNorm's parameters and buffers under the same names, unused, so the prepared
+    model's parameter count and state-dict keys are the model's.
+    """
+
+    def __init__(self, bn: nn.BatchNorm2d) -> None:
+        super().__init__()
+        self.num_features = bn.num_features
+        for name, param in bn.named_parameters(recurse=False):
+            self.register_parameter(name, param)
+        for name, buf in bn.named_buffers(recurse=False):
+            self.register_buffer(name, buf)
+
+    def forward(self, x: Tensor) -> Tensor:
+        return x
+
+
+def prepare_for_inference(model: Any, *, channels_last: bool | None = None, compile: bool = False) -> Any:
+    """A copy of `model` prepared for inference (see the module docstring); non-modules come back as is.
+
+    `channels_last`: None = where it pays for the architecture (`CHANNELS_LAST_PAYS`), on CPU and GPU.
+    """
+    if not isinstance(model, nn.Module):
+        return model
+    prepared = copy.deepcopy(model).eval()
+    for parent, name, bn, convs, partial in list(_batch_norms_after_convs(prepared)):
+        _fold(bn, convs, partial)
+        setattr(parent, name, FoldedBatchNorm(bn))
+    for module in _in_place_candidates(prepared):
+        module.inplace = True
+    if channels_last is None:
+        channels_last = isinstance(prepared, CHANNELS_LAST_PAYS)
+    if channels_last:
+        prepared = prepared.to(memory_format=torch.channels_last)
+    if compile:
+        _compile(prepared)
+    return prepared
+
+
+# -- BatchNorm folding -------------------------------------------------------------------------------
+
+
+def _batch_norms_after_convs(
+    model: nn.Module,
+) -> Iterator[tuple[nn.Module, str, nn.BatchNorm2d, list[nn.Module], bool]]:
+    """(parent, attribute, BatchNorm, the convolutions whose outputs it normalises (summed), partial?)."""
+    for module in model.modules():
+        if isinstance(module, nn.Sequential):
+            items = list(module._modules.items())
+            for (_, first), (name, second) in itertools.pairwise(items):
+                if isinstance(first, _CONVS) and isinstance(second, nn.BatchNorm2d):
+                    yield module, name, second, [first], False
+        elif isinstance(module, FourierUnit):
+            yield module, "bn", module.bn, [module.conv_layer], False
+        elif isinstance(module, FFC_BN_ACT):
+            ffc = module.ffc
+            g2g = ffc.convg2g.conv2 if isinstance(ffc.convg2g, SpectralTransform) else None
+            for name, convs in (("bn_l", [ffc.convl2l, ffc.convg2l]), ("bn_g", [ffc.convl2g, g2g])):
+                bn = getattr(module, name)
+                if isinstance(bn, nn.BatchNorm2d):
+                    yield module, name, bn, [c for c in convs if c is not None], False
+        elif isinstance(module, Bottleneck):
+            for i in (1, 2, 3):
+                yield module, f"bn{i}", getattr(module, f"bn{i}"), [getattr(module, f"conv{i}")], False
+        elif isinstance(module, RFRNet):
+            yield module, "bn3", module.bn3, [module.Tconv], False
+            for conv, bn in (("Pconv1", "bn1"), ("Pconv2", "bn20"), ("Pconv22", "bn2")):
+                yield module, bn, getattr(module, bn), [getattr(module, conv)], True
+        elif isinstance(module, PartialConvBlock) and isinstance(module.bn, nn.BatchNorm2d):
+            yield module, "bn", module.bn, [module.conv], True
+
+
+@torch.no_grad()
+def _fold(bn: nn.BatchNorm2d, convs: list[nn.Module], partial: bool) -> None:
+    """y = scale * (sum of conv outputs) + shift, with scale and shift from the eval-mode statistics."""
+    if bn.running_mean is None or bn.running_var is None or not bn.affine:
+        raise ValueError(f"cannot fold {bn}: it needs running statistics and an affine transform")
+    scale = bn.weight.double() / torch.sqrt(bn.running_var.double() + bn.eps)
+    shift = bn.bias.double() - bn.running_mean.double() * scale
+    for conv in convs:
+        axis = 1 if isinstance(conv, nn.ConvTranspose2d) else 0
+        view = [1] * conv.weight.ndim
+        view[axis] = -1
+        conv.weight.copy_(conv.weight.double() * scale.view(view))
+        if conv.bias is not None:
+            conv.bias.copy_(conv.bias.double() * scale)
+    target = convs[0]
+    if partial:  # the shift applies in every window, the (scaled) bias only in non-empty ones
+        target.shift = shift.to(target.weight.dtype)
+    elif target.bias is not None:
+        target.bias.copy_(target.bias.double() + shift)
+    else:  # a bias-free conv gets its bias as a buffer outside the state dict
+        del target._parameters["bias"]
+        target.register_buffer("bias", shift.to(target.weight.dtype), persistent=False)
+
+
+# -- activations, compile ------------------------------------------------------------------------------
+
+
+def _in_place_candidates(model: nn.Module) -> Iterator[nn.Module]:
+    """Activations applied to a fresh tensor that nothing else reads (`act(conv(x))`)."""
+    for module in model.modules():
+        if isinstance(module, GenConv):
+            act = module.activation
+        elif isinstance(module, PartialConvBlock):
+            act = module.act
+        else:
+            continue
+        if isinstance(act, _IN_PLACE_ACTIVATIONS):
+            yield act
+
+
+def _compile(model: nn.Module) -> None:
+    """torch.compile `predict` (or `forward`); log how long the first call, which compiles, takes."""
+    name = "predict" if hasattr(model, "predict") else "forward"
+    compiled = torch.compile(getattr(model, name))
+    first = True
+
+    def timed(*args: Any, **kwargs: Any) -> Any:
+        nonlocal first
+        if not first:
+            return compiled(*args, **kwargs)
+        start = time.perf_counter()
+        out = compiled(*args, **kwargs)
+        first = False
+        log.info(
+            "torch.compile: first call of %s.%s took %.1f s", type(model).__name__, name, time.perf_counter() - start
+        )
+        return out
+
+    setattr(model, name, timed)
+
+
+__all__ = [
+    "CHANNELS_LAST_PAYS",
+    "CPU_BATCH_SIZE",
+    "FoldedBatchNorm",
+    "default_batch_size",
+    "prepare_for_inference",
+    "to_device",
+]
