@@ -8,8 +8,12 @@ so both sides get identical values whatever order they create them in.
 
 from __future__ import annotations
 
+import contextlib
 import math
+import sys
+import types
 import zlib
+from pathlib import Path
 
 import numpy as np
 
@@ -57,3 +61,52 @@ def hole_mask() -> np.ndarray:
     mask = np.zeros((1, SIZE, SIZE, 1), np.float32)
     mask[:, top + dh : top + height - dh, left + dw : left + width - dw, :] = 1.0
     return mask
+
+
+def install_tf1_shims(tf: types.ModuleType, neuralgym_dir: Path) -> None:
+    """Make the TF1 imports of the official code and neuralgym resolve under TF 2.21: `tf.contrib`'s
+    arg_scope and layers, neuralgym's summaries as no-ops, no OpenCV. Nothing in the graph changes.
+    Used by the training fixture (tests/fixtures/training_parity/make_deepfill_official.py) and the
+    speed benchmark (tools/benchmarks/deepfill_vs_tensorflow.py)."""
+    scopes: list[dict] = [{}]
+
+    def add_arg_scope(func):
+        def wrapper(*args, **kwargs):
+            defaults = scopes[-1].get(wrapper, {})
+            return func(*args, **{**defaults, **kwargs})
+
+        return wrapper
+
+    @contextlib.contextmanager
+    def arg_scope(funcs, **kwargs):
+        current = {f: dict(v) for f, v in scopes[-1].items()}
+        for f in funcs:
+            current[f] = {**current.get(f, {}), **kwargs}
+        scopes.append(current)
+        try:
+            yield
+        finally:
+            scopes.pop()
+
+    contrib_ops = types.ModuleType("tensorflow.contrib.framework.python.ops")
+    contrib_ops.add_arg_scope, contrib_ops.arg_scope = add_arg_scope, arg_scope
+    for name in ("tensorflow.contrib", "tensorflow.contrib.framework", "tensorflow.contrib.framework.python"):
+        sys.modules[name] = types.ModuleType(name)
+    sys.modules["tensorflow.contrib.framework.python.ops"] = contrib_ops
+    contrib_layers = types.SimpleNamespace(
+        flatten=lambda x: tf.reshape(x, [x.shape[0], -1]),
+        xavier_initializer_conv2d=tf.glorot_uniform_initializer,  # a default argument of an unused layer
+    )
+    tf.contrib = types.SimpleNamespace(layers=contrib_layers)
+    sys.modules["tensorflow"] = tf
+    sys.modules["cv2"] = types.ModuleType("cv2")
+
+    package = types.ModuleType("neuralgym")
+    package.__path__ = [str(neuralgym_dir / "neuralgym")]
+    ops = types.ModuleType("neuralgym.ops")
+    ops.__path__ = [str(neuralgym_dir / "neuralgym" / "ops")]
+    summary = types.ModuleType("neuralgym.ops.summary_ops")
+    for name in ("scalar_summary", "images_summary", "gradients_summary", "filters_summary"):
+        setattr(summary, name, lambda *a, **k: None)
+    summary.__all__ = ["scalar_summary", "images_summary", "gradients_summary", "filters_summary"]
+    sys.modules.update({"neuralgym": package, "neuralgym.ops": ops, "neuralgym.ops.summary_ops": summary})

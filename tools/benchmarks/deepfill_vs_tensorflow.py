@@ -1,14 +1,14 @@
 """DeepFill v1 CPU inference: the official TensorFlow graph vs ours (today, prepared), in one process.
 
     TF_USE_LEGACY_KERAS=1 PYTHONPATH=.:<project site-packages> <TensorFlow venv>/bin/python \\
-        tools/benchmarks/deepfill_vs_tensorflow.py --official /tmp/perf-models/official/deepfill \\
-        --neuralgym /tmp/perf-models/official/neuralgym --out results/benchmarks/deepfill_vs_tensorflow.md
+        -m tools.benchmarks.deepfill_vs_tensorflow --official /tmp/perf-models/official/deepfill \\
+        --neuralgym /tmp/perf-models/official --out results/benchmarks/deepfill_vs_tensorflow.md
 
 The official side is JiahuiYu/generative_inpainting v1.0.0 `InpaintCAModel.build_inpaint_net`
 (coarse network, contextual attention, refinement) run by TensorFlow 2.21 as `tf.compat.v1` graph
-code, with the import shims of tests/fixtures/training_parity/make_deepfill_official.py on the
-training-parity branch (`tf.contrib`'s arg_scope, neuralgym summaries as no-ops; OpenCV is the real one); nothing in the
-graph is changed. TensorFlow and the scratch copies are never project dependencies.
+code, with the import shims of `tools.parity_deepfill.install_tf1_shims` (`tf.contrib`'s arg_scope,
+neuralgym summaries as no-ops); nothing in the graph is changed. TensorFlow and the scratch copies
+are never project dependencies.
 
 Both sides get the same seeded variables (numpy, keyed by TF name; ours through our TF converter),
 the same BGR [-1,1] input with its hole blanked and one mask shared by the batch (as the official
@@ -20,71 +20,17 @@ ratios. The output difference (max abs, [-1,1] scale) checks that both compute t
 from __future__ import annotations
 
 import argparse
-import contextlib
 import importlib
-import math
 import os
 import platform
 import statistics
 import sys
 import time
-import types
-import zlib
 from pathlib import Path
 
 import numpy as np
 
-
-def install_shims(tf: types.ModuleType, neuralgym_dir: Path) -> None:
-    """TF1 imports of the official code and neuralgym -> TF 2.21 (make_deepfill_official.py's shims)."""
-    scopes: list[dict] = [{}]
-
-    def add_arg_scope(func):
-        def wrapper(*args, **kwargs):
-            return func(*args, **{**scopes[-1].get(wrapper, {}), **kwargs})
-
-        return wrapper
-
-    @contextlib.contextmanager
-    def arg_scope(funcs, **kwargs):
-        current = {f: dict(v) for f, v in scopes[-1].items()}
-        for f in funcs:
-            current[f] = {**current.get(f, {}), **kwargs}
-        scopes.append(current)
-        try:
-            yield
-        finally:
-            scopes.pop()
-
-    contrib_ops = types.ModuleType("tensorflow.contrib.framework.python.ops")
-    contrib_ops.add_arg_scope, contrib_ops.arg_scope = add_arg_scope, arg_scope
-    for name in ("tensorflow.contrib", "tensorflow.contrib.framework", "tensorflow.contrib.framework.python"):
-        sys.modules[name] = types.ModuleType(name)
-    sys.modules["tensorflow.contrib.framework.python.ops"] = contrib_ops
-    tf.contrib = types.SimpleNamespace(
-        layers=types.SimpleNamespace(
-            flatten=lambda x: tf.reshape(x, [x.shape[0], -1]), xavier_initializer_conv2d=tf.glorot_uniform_initializer
-        )
-    )
-    sys.modules["tensorflow"] = tf
-    package = types.ModuleType("neuralgym")
-    package.__path__ = [str(neuralgym_dir / "neuralgym")]
-    ops = types.ModuleType("neuralgym.ops")
-    ops.__path__ = [str(neuralgym_dir / "neuralgym" / "ops")]
-    summary = types.ModuleType("neuralgym.ops.summary_ops")
-    for name in ("scalar_summary", "images_summary", "gradients_summary", "filters_summary"):
-        setattr(summary, name, lambda *a, **k: None)
-    summary.__all__ = ["scalar_summary", "images_summary", "gradients_summary", "filters_summary"]
-    sys.modules.update({"neuralgym": package, "neuralgym.ops": ops, "neuralgym.ops.summary_ops": summary})
-
-
-def seeded_variable(name: str, shape: tuple[int, ...]) -> np.ndarray:
-    """Kernels N(0, 2/fan_in) (HWIO), biases N(0, 0.1²), from a generator keyed by the TF name."""
-    rng = np.random.default_rng([7, zlib.crc32(name.encode())])
-    noise = rng.standard_normal(shape)
-    if len(shape) >= 2:
-        return (noise * math.sqrt(2.0 / math.prod(shape[:-1]))).astype(np.float32)
-    return (0.1 * noise).astype(np.float32)
+from tools import parity_deepfill
 
 
 def main() -> None:
@@ -108,7 +54,7 @@ def main() -> None:
     torch.set_num_threads(1)
     tf = tensorflow.compat.v1
     tf.disable_eager_execution()
-    install_shims(tf, args.neuralgym)
+    parity_deepfill.install_tf1_shims(tf, args.neuralgym)
     sys.path.insert(0, str(args.official))
     inpaint_model = importlib.import_module("inpaint_model")
 
@@ -125,7 +71,7 @@ def main() -> None:
             session = tf.Session(graph=graph, config=config)
             for v in tf.global_variables():
                 name = v.name.removesuffix(":0")
-                values[name] = seeded_variable(name, tuple(v.shape.as_list()))
+                values[name] = parity_deepfill.seeded_variable(7, name, tuple(v.shape.as_list()))
                 v.load(values[name], session)
         return session, x_in, mask_in, x2
 
@@ -187,7 +133,7 @@ def main() -> None:
         f"- load average before: {' / '.join(f'{v:.1f}' for v in load_before)}; "
         f"after: {' / '.join(f'{v:.1f}' for v in load_after)}",
         f"- command: `TF_USE_LEGACY_KERAS=1 PYTHONPATH=.:<project site-packages> <tf venv>/bin/python "
-        f"tools/benchmarks/deepfill_vs_tensorflow.py --official <generative_inpainting v1.0.0> --neuralgym <dir> "
+        f"python -m tools.benchmarks.deepfill_vs_tensorflow --official <generative_inpainting v1.0.0> --neuralgym <dir> "
         f"--batches {args.batches} --size {args.size} --repeats {args.repeats}`",
         f"- input {size}x{size} BGR [-1,1], one mask per batch; seeded variables; {args.repeats} interleaved rounds; "
         "medians of CPU seconds; speed-ups are medians of per-round time(official) / time(ours) (> 1: ours faster)",
