@@ -65,9 +65,11 @@ def weights_status() -> list[dict[str, Any]]:
         print(f"    file {row['path']}")
         if row["present"] != "yes":
             print(f"    install: {row['install']}")
-    releases = weights_releases()
+    from inpaintbench.release.pretrained import print_release_table, release_table
+
+    releases = release_table()
     print("official model releases:")
-    print_releases(releases)
+    print_release_table(releases)
     return [*backbones, *releases]
 
 
@@ -178,69 +180,13 @@ def train(cfg: DictConfig) -> Any:
 
 
 def zoo(models_dir: str | Path | None = None, exports_dir: str | Path | None = None) -> list[Any]:
-    """Print the committed zoo (models/) and your exports (outputs/models/): every checkpoint with
-    arch, steps, size and card summary, under the name `inpaintbench eval model=` accepts."""
-    from inpaintbench.config import default_paths
-    from inpaintbench.zoo import list_zoo
+    """`inpaintbench zoo`: see `inpaintbench.zoo.print_zoo`."""
+    from inpaintbench.zoo import print_zoo
 
-    paths = default_paths()
-    folders = [
-        ("committed zoo (bench, regress, leaderboard)", Path(models_dir or paths.models)),
-        ("your exports (inpaintbench train)", Path(exports_dir or paths.exports)),
-    ]
-    everything = []
-    for title, folder in folders:
-        entries = list_zoo(folder) if folder.is_dir() else []
-        print(f"{title}: {folder}" + ("" if entries else " (none)"))
-        for entry in entries:
-            card = entry.card
-            size_mb = entry.weights.stat().st_size / 1e6
-            print(
-                f"  {entry.name:<32} arch={entry.arch:<18} params={card.get('parameters', '?'):>9} "
-                f"steps={card.get('steps', '?'):>6} {size_mb:5.1f} MB  sha256={str(card.get('sha256'))[:12]}"
-            )
-        everything += entries
-    print("evaluate one with: inpaintbench eval model=<name> masks=<protocol>")
-    return everything
+    return print_zoo(models_dir, exports_dir)
 
 
 # --- official releases (inpaintbench.release) -----------------------------------------------------
-
-
-def weights_releases() -> list[dict[str, Any]]:
-    """Known official releases per model and whether each is present in the torch hub cache."""
-    from inpaintbench.release.pretrained import RELEASES, cached_path
-
-    rows = []
-    for name in RELEASES.names():
-        release = RELEASES.get(name)
-        path = cached_path(release)
-        rows.append(
-            {
-                "release": name,
-                "model": release.model,
-                "dataset": release.dataset,
-                "files": list(release.files),
-                "licence": release.licence,
-                "download": "manual" if release.manual else "direct",
-                "where": release.url or release.published_at,
-                "sha256": release.sha256 or "unknown",
-                "path": str(path),
-                "present": path.exists(),
-                "notes": release.notes,
-            }
-        )
-    return rows
-
-
-def print_releases(rows: list[dict[str, Any]]) -> None:
-    """The release part of `inpaintbench weights`: one line per release, then where to put it."""
-    for row in rows:
-        state = "present" if row["present"] else f"missing ({row['download']} download)"
-        print(f"{row['release']:<24} {row['model']:<13} {row['dataset']:<30} {state}")
-        print(f"    licence {row['licence']}")  # whole: a cut licence text misleads
-        print(f"    from {row['where']}")
-        print(f"    file {row['path']}  sha256 {row['sha256']}")
 
 
 def weights_fetch(name: str, cache_dir: str | Path | None = None) -> Path:

@@ -110,3 +110,29 @@ def verify_entry(entry: ZooEntry) -> None:
         raise InpaintbenchError(
             f"{entry.weights}: sha256 {actual[:12]} differs from its card's {entry.card.get('sha256')}"
         )
+
+
+def print_zoo(models_dir: str | Path | None = None, exports_dir: str | Path | None = None) -> list[Any]:
+    """Print the committed zoo (models/) and your exports (outputs/models/): every checkpoint with
+    arch, steps, size and card summary, under the name `inpaintbench eval model=` accepts."""
+    from inpaintbench.config import default_paths
+
+    paths = default_paths()
+    folders = [
+        ("committed zoo (bench, regress, leaderboard)", Path(models_dir or paths.models)),
+        ("your exports (inpaintbench train)", Path(exports_dir or paths.exports)),
+    ]
+    everything = []
+    for title, folder in folders:
+        entries = list_zoo(folder) if folder.is_dir() else []
+        print(f"{title}: {folder}" + ("" if entries else " (none)"))
+        for entry in entries:
+            card = entry.card
+            size_mb = entry.weights.stat().st_size / 1e6
+            print(
+                f"  {entry.name:<32} arch={entry.arch:<18} params={card.get('parameters', '?'):>9} "
+                f"steps={card.get('steps', '?'):>6} {size_mb:5.1f} MB  sha256={str(card.get('sha256'))[:12]}"
+            )
+        everything += entries
+    print("evaluate one with: inpaintbench eval model=<name> masks=<protocol>")
+    return everything

@@ -50,15 +50,17 @@ _IN_PLACE_ACTIVATIONS = (nn.ELU, nn.ReLU, nn.LeakyReLU)
 #: within noise for PConv (0.99x here, 1.07-1.30x in issue 19's runs); RFR-Net is 1.09x faster without.
 CHANNELS_LAST_PAYS: tuple[type[nn.Module], ...] = (DeepFillV1, LamaInpainter, PConvInpainter)
 
-#: Images per forward pass on a CPU: batch 8 was no faster per image where measured side by side
-#: (README "Performance", results/benchmarks/model_speed.md) and batch 1 needs the least memory;
-#: a GPU needs batches to be busy.
-CPU_BATCH_SIZE = 1
+#: Images per forward pass on a CPU. The models alone were no faster per image at batch 8 than at 1
+#: (results/benchmarks/model_speed.md), but a whole evaluation also batches the metric pass and the
+#: shard writing: `eval` of the zoo's DeepFill took 1.18x longer at batch 1 than at 8
+#: (results/benchmarks/eval_batch.md). 8 also keeps the run hashes of CPU runs made before `auto`
+#: existed. A GPU needs batches to be busy.
+CPU_BATCH_SIZE = 8
 GPU_BATCH_SIZE = 16
 
 
 def default_batch_size(device: torch.device | str) -> int:
-    """`batch_size: auto`: 1 on a CPU, GPU_BATCH_SIZE on an accelerator."""
+    """`batch_size: auto`: CPU_BATCH_SIZE on a CPU, GPU_BATCH_SIZE on an accelerator."""
     return CPU_BATCH_SIZE if torch.device(device).type == "cpu" else GPU_BATCH_SIZE
 
 

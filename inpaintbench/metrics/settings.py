@@ -108,7 +108,7 @@ def workers(cfg: Mapping[str, Any], device: torch.device) -> int:
 
 
 def batch_size(cfg: Mapping[str, Any], device: torch.device) -> int:
-    """`batch_size`: an integer >= 1, or `auto` (1 on a CPU, 16 on a GPU: archs.inference.default_batch_size)."""
+    """`batch_size`: an integer >= 1, or `auto` (8 on a CPU, 16 on a GPU: archs.inference.default_batch_size)."""
     if cfg.get("batch_size", "auto") == "auto":
         from inpaintbench.archs.inference import default_batch_size
 

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import torch
 
@@ -80,3 +81,37 @@ def find_release(name: str) -> Release:
     if len(direct) == 1:
         return direct[0]
     return RELEASES.get(name)  # raises with did-you-mean suggestions
+
+
+def release_table() -> list[dict[str, Any]]:
+    """Known official releases per model and whether each is present in the torch hub cache."""
+    rows = []
+    for name in RELEASES.names():
+        release = RELEASES.get(name)
+        path = cached_path(release)
+        rows.append(
+            {
+                "release": name,
+                "model": release.model,
+                "dataset": release.dataset,
+                "files": list(release.files),
+                "licence": release.licence,
+                "download": "manual" if release.manual else "direct",
+                "where": release.url or release.published_at,
+                "sha256": release.sha256 or "unknown",
+                "path": str(path),
+                "present": path.exists(),
+                "notes": release.notes,
+            }
+        )
+    return rows
+
+
+def print_release_table(rows: list[dict[str, Any]]) -> None:
+    """The release part of `inpaintbench weights`: one line per release, then where to put it."""
+    for row in rows:
+        state = "present" if row["present"] else f"missing ({row['download']} download)"
+        print(f"{row['release']:<24} {row['model']:<13} {row['dataset']:<30} {state}")
+        print(f"    licence {row['licence']}")  # whole: a cut licence text misleads
+        print(f"    from {row['where']}")
+        print(f"    file {row['path']}  sha256 {row['sha256']}")

@@ -127,10 +127,10 @@ def test_non_modules_pass_through() -> None:
     assert prepare_for_inference(telea) is telea
 
 
-def test_batch_size_auto_is_one_on_cpu_and_regress_keeps_the_golden_batch() -> None:
-    assert default_batch_size("cpu") == CPU_BATCH_SIZE == 1
+def test_batch_size_auto_is_eight_on_cpu_and_regress_keeps_the_golden_batch() -> None:
+    assert default_batch_size("cpu") == CPU_BATCH_SIZE == 8  # the former default: CPU run hashes unchanged
     assert default_batch_size("cuda") > 1
-    assert eval_settings(compose("eval")).batch_size == 1
+    assert eval_settings(compose("eval")).batch_size == 8
     assert eval_settings(compose("eval", ["batch_size=4"])).batch_size == 4
     assert compose("regress").batch_size == 8  # results/golden was made at batch 8 (part of the run hash)
     with pytest.raises(SettingError, match="compile="):

@@ -139,13 +139,13 @@ def test_catalogue_covers_every_official_model_and_invents_no_hash():
 
 
 def test_weights_releases_reports_presence(tmp_path, monkeypatch):
-    from inpaintbench.tasks import weights_releases
+    from inpaintbench.release.pretrained import release_table
 
     monkeypatch.setenv("TORCH_HOME", str(tmp_path))
     target = tmp_path / "hub" / "checkpoints" / "rfr-celeba" / "checkpoint_celeba.pth"
     target.parent.mkdir(parents=True)
     target.write_bytes(b"x")
-    rows = {row["release"]: row for row in weights_releases()}
+    rows = {row["release"]: row for row in release_table()}
     assert rows["rfr-celeba"]["present"] and not rows["big-lama"]["present"]
     assert rows["rfr-celeba"]["download"] == "manual" and rows["big-lama"]["download"] == "direct"
     assert rows["rfr-celeba"]["sha256"] == "unknown"

@@ -1,8 +1,9 @@
-"""LaMa's recipe against advimman/lama's own loss code: every term, one generator and one discriminator step.
+"""LaMa's recipe against advimman/lama's own code: every term, one generator and one discriminator step.
 
-tests/fixtures/training_parity/lama_official.json was written by the official losses and discriminator
-(make_lama_official.py beside it, README there) on the seeded weights and inputs of tools/parity.py, in
-float64, with the module in train mode as pytorch-lightning 1.2.9 leaves it (so `hrf_bn: train`).
+tests/fixtures/training_parity/lama_official.json was written by the official losses, discriminator and
+generator (make_lama_official.py beside it, README there) on the seeded weights and inputs of
+tools/parity.py, in float64, with the module in train mode as pytorch-lightning 1.2.9 leaves it (so
+`hrf_bn: train`): with a learnable image as the generator, and with the full `FFCResNetGenerator`.
 """
 
 from __future__ import annotations
@@ -107,3 +108,59 @@ def test_one_generator_and_one_discriminator_step_equal_the_official_ones(encode
     with torch.no_grad():
         logits, _ = system.discriminator(image)  # train mode: batch statistics
     assert float(logits.mean()) == pytest.approx(D["real_logits_mean_after"], rel=1e-9)
+
+
+@pytest.mark.slow  # generator, discriminator and ResNet50 encoder in float64, forward twice: 7-19 s on 2 loaded cores
+def test_one_step_of_the_full_generator_equals_the_official_one(encoder_file: Path) -> None:
+    """The official `FFCResNetGenerator` at lama_tiny's widths, seeded by key, against our `lama_tiny`.
+
+    Our generator keys are the official ones without the `generator.` prefix (the converter only strips
+    it), so the same seeds give the same weights. The step is `training_step`'s generator half: the
+    system's terms, backward, grad-norm clip (Lightning's `clip_gradients` calls `clip_grad_norm_`) and
+    the system's Adam.
+    """
+    official = FIXTURE["generator_network_step"]
+    system = _system(encoder_file)
+    system.generator = LamaSystem("lama_tiny", perceptual_backbone="none").generator
+    generator = system.generator
+    assert generator.generator_args == {k: official["generator"][k] for k in ("ngf", "n_blocks")}
+    generator.load_state_dict(parity.seeded_state_dict(official["generator_seed"], generator.state_dict()))
+    system.double().train()
+    system.discriminator.requires_grad_(False)
+    image, mask, _ = _inputs()
+
+    def losses() -> dict[str, torch.Tensor]:
+        return system.generator_losses(image, mask, generator(image, mask))
+
+    opt_g, _ = system.configure_optimizers()
+    before = {k: p.detach().clone() for k, p in generator.named_parameters()}
+    opt_g.zero_grad()
+    terms = losses()
+    running = sum(
+        float(v.sum()) for k, v in generator.state_dict().items() if k.endswith(("running_mean", "running_var"))
+    )
+    total = torch.stack(list(terms.values())).sum()
+    total.backward()
+    grad_norm = float(torch.nn.utils.clip_grad_norm_(list(generator.parameters()), FIXTURE["gradient_clip_val"]))
+    opt_g.step()
+    steps = {k: p.detach() - before[k] for k, p in generator.named_parameters()}
+
+    for name, expected in official["terms"].items():
+        assert float(terms[name].detach()) == pytest.approx(expected, rel=1e-9), name
+    assert float(total.detach()) == pytest.approx(official["total"], rel=1e-9)
+    assert grad_norm == pytest.approx(official["grad_norm_before_clip"], rel=1e-9)
+    assert running == pytest.approx(official["bn_running_sum_after_forward"], rel=1e-10)
+    # Adam's first step is ~lr·g/(|g| + eps): weights with a rounding-level gradient (|g| ~ eps) take steps
+    # that differ between two float64 runs (see test_training_parity_rfr); all of them add up to < one lr.
+    lr = FIXTURE["lr"]["generator"]
+    assert sum(float(s.abs().sum()) for s in steps.values()) == pytest.approx(official["step_abs_sum"], abs=lr)
+    by_block: dict[str, float] = {}
+    for key, step in steps.items():
+        block = ".".join(key.split(".")[:2])
+        by_block[block] = by_block.get(block, 0.0) + float(step.abs().sum())
+    assert by_block == pytest.approx(official["step_abs_sum_by_block"], abs=lr)
+    dot = sum(float((s * parity.seeded_tensor(FIXTURE["probe_seed"], k, s)).sum()) for k, s in steps.items())
+    assert dot == pytest.approx(official["step_dot_probe"], abs=lr)
+    after = float(torch.stack(list(losses().values())).sum().detach())
+    change = official["total"] - official["total_after"]  # the step's effect; equal to 1e-6 of it (same cause)
+    assert after == pytest.approx(official["total_after"], abs=1e-6 * abs(change))

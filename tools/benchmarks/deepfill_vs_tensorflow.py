@@ -133,7 +133,7 @@ def main() -> None:
         f"- load average before: {' / '.join(f'{v:.1f}' for v in load_before)}; "
         f"after: {' / '.join(f'{v:.1f}' for v in load_after)}",
         f"- command: `TF_USE_LEGACY_KERAS=1 PYTHONPATH=.:<project site-packages> <tf venv>/bin/python "
-        f"python -m tools.benchmarks.deepfill_vs_tensorflow --official <generative_inpainting v1.0.0> --neuralgym <dir> "
+        f"-m tools.benchmarks.deepfill_vs_tensorflow --official <generative_inpainting v1.0.0> --neuralgym <dir> "
         f"--batches {args.batches} --size {args.size} --repeats {args.repeats}`",
         f"- input {size}x{size} BGR [-1,1], one mask per batch; seeded variables; {args.repeats} interleaved rounds; "
         "medians of CPU seconds; speed-ups are medians of per-round time(official) / time(ours) (> 1: ours faster)",
