@@ -185,15 +185,17 @@ def copy_checkout(target: Path) -> None:
 
 
 def fake_venv(root: Path) -> None:
-    """`.venv/bin/{python,inpaintbench,ruff}` forwarding to the interpreter running the tests, with
+    """`.venv/bin/{python,inpaintbench,ruff,lint-imports}` forwarding to the interpreter running the tests, with
     the Makefile's stamp newer than pyproject.toml, so `make` uses it and installs nothing."""
     bin_dir = root / ".venv" / "bin"
     bin_dir.mkdir(parents=True)
     ruff = shutil.which("ruff") or str(Path(sys.executable).with_name("ruff"))
+    lint_imports = shutil.which("lint-imports") or str(Path(sys.executable).with_name("lint-imports"))
     for name, target in (
         ("python", f'{sys.executable} "$@"'),
         ("inpaintbench", f'{sys.executable} -m inpaintbench.cli "$@"'),
         ("ruff", f'{ruff} "$@"'),
+        ("lint-imports", f'{lint_imports} "$@"'),
     ):
         script = bin_dir / name
         script.write_text(f"#!/bin/sh\nexec {target}\n")
