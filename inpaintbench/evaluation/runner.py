@@ -380,22 +380,17 @@ def score_batch(
     ctx: EvalContext,
     batch: Sequence[Any],
     first_index: int,
-    index_of: Mapping[str, int],
+    preloaded: Sequence[LoadedSample | str],
     saved: ShardImages | None = None,
-    preloaded: Sequence[LoadedSample | str] | None = None,
 ) -> tuple[list[dict[str, Any]], dict[str, np.ndarray]]:
     """Rows (one per sample, in order) and feature arrays (zeros for rows without features); the
     scored samples' images go to `saved` (the shard's PNG writer) when given. `preloaded`: the
-    batch's `load_sample` results, loaded ahead (evaluation/loader.py); read here otherwise."""
+    batch's `load_sample` results, in order (evaluation/loader.py loads them, ahead with workers)."""
     rows = [_base_row(ctx, sample, first_index + p) for p, sample in enumerate(batch)]
     dims = int(getattr(ctx.suite.inception, "dims", 2048))
     features = {name: np.zeros((len(batch), dims), np.float32) for name in FEATURE_NAMES}
     loaded: list[tuple[int, LoadedSample]] = []
-    for position, sample in enumerate(batch):
-        if preloaded is not None:
-            result = preloaded[position]
-        else:
-            result = load_sample(ctx, sample, index_of[str(sample.image_id)])
+    for position, result in enumerate(preloaded):
         if isinstance(result, str):
             rows[position]["error"] = result
             continue
@@ -464,7 +459,7 @@ def run_shard(ctx: EvalContext, store: RunStore, shard: int, samples: Sequence[A
     batches = loaded_batches(load, len(samples), ctx.batch_size, ctx.num_workers, pin=ctx.device.type == "cuda")
     for offset, loaded in zip(range(0, len(samples), ctx.batch_size), batches, strict=True):
         batch_rows, batch_features = score_batch(
-            ctx, samples[offset : offset + ctx.batch_size], start + offset, index_of, saved, loaded
+            ctx, samples[offset : offset + ctx.batch_size], start + offset, loaded, saved
         )
         rows.extend(batch_rows)
         for name in FEATURE_NAMES:
