@@ -58,10 +58,26 @@ CHANNELS_LAST_PAYS: tuple[type[nn.Module], ...] = (DeepFillV1, LamaInpainter, PC
 CPU_BATCH_SIZE = 8
 GPU_BATCH_SIZE = 16
 
+#: Bump when a change to `prepare_for_inference` or to a model's forward code can move a prepared
+#: model's output bits: it is part of every run hash and completed-image cache key (`inference_identity`),
+#: so results computed by the old code are never resumed into, or served to, the new.
+INFERENCE_VERSION = 1
+
 
 def default_batch_size(device: torch.device | str) -> int:
     """`batch_size: auto`: CPU_BATCH_SIZE on a CPU, GPU_BATCH_SIZE on an accelerator."""
     return CPU_BATCH_SIZE if torch.device(device).type == "cpu" else GPU_BATCH_SIZE
+
+
+def inference_identity(device: torch.device | str, *, compile: bool) -> dict[str, Any]:
+    """What, besides the weights and the inputs, decides a prepared model's output bits: the code
+    (`INFERENCE_VERSION`), torch's version, torch.compile and the device type."""
+    return {
+        "version": INFERENCE_VERSION,
+        "torch": torch.__version__,
+        "compile": compile,
+        "device": torch.device(device).type,
+    }
 
 
 def to_device(x: Tensor, device: torch.device) -> Tensor:
@@ -212,6 +228,7 @@ __all__ = [
     "CPU_BATCH_SIZE",
     "FoldedBatchNorm",
     "default_batch_size",
+    "inference_identity",
     "prepare_for_inference",
     "to_device",
 ]

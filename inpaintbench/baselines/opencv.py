@@ -20,6 +20,9 @@ _METHODS = {"telea": cv2.INPAINT_TELEA, "ns": cv2.INPAINT_NS}
 class OpenCVInpainter:
     """`cv2.inpaint` applied image by image; `radius` is the neighbourhood in pixels."""
 
+    #: Part of the run hash and completed-image cache key: another OpenCV may inpaint other pixels.
+    engine_version = f"opencv {cv2.__version__}"
+
     def __init__(self, method: str, radius: float = 3.0) -> None:
         if method not in _METHODS:
             raise ValueError(f"unknown OpenCV inpainting method '{method}' (known: {', '.join(_METHODS)})")

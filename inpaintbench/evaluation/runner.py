@@ -37,7 +37,7 @@ from filelock import Timeout
 from torch import Tensor
 from tqdm import tqdm
 
-from inpaintbench.archs.inference import prepare_for_inference, to_device
+from inpaintbench.archs.inference import inference_identity, prepare_for_inference, to_device
 from inpaintbench.errors import InpaintbenchError
 from inpaintbench.evaluation.loader import loaded_batches
 from inpaintbench.inpainter import blank_hole, complete, to_uint8
@@ -143,9 +143,22 @@ def dataset_ids(dataset: Any) -> list[str]:
     return [str(dataset[i]["id"]) for i in range(len(dataset))]
 
 
-def model_key(name: str, args: Mapping[str, Any], model: Any, weights_sha256: str | None) -> str:
-    """Identity of the inpainter: name, args and weights (or the in-memory parameters of a module)."""
+def model_key(
+    name: str,
+    args: Mapping[str, Any],
+    model: Any,
+    weights_sha256: str | None,
+    inference: Mapping[str, Any] | None = None,
+) -> str:
+    """Identity of the inpainter: name, args and weights (or the in-memory parameters of a module), and
+    what else decides its output bits: `archs.inference.inference_identity` (code version, torch,
+    compile, device) and a baseline's engine (`engine_version`, e.g. OpenCV's)."""
     parts: dict[str, Any] = {"name": name, "args": dict(args), "weights_sha256": weights_sha256}
+    if inference is not None:
+        parts["inference"] = dict(inference)
+    engine = getattr(model, "engine_version", None)
+    if engine is not None:
+        parts["engine"] = str(engine)
     if weights_sha256 is None and is_learned(model):
         digest = hashlib.sha256()
         for key, value in sorted(model.state_dict().items()):
@@ -628,7 +641,9 @@ def build_context(cfg: Any, suite: MetricSuite | None = None) -> tuple[EvalConte
     ctx = EvalContext(
         model=model,
         model_name=name,
-        model_key=model_key(str(cfg.model.name), args, model, weights_sha),
+        model_key=model_key(
+            str(cfg.model.name), args, model, weights_sha, inference_identity(device, compile=settings.compile)
+        ),
         dataset=dataset,
         image_ids=image_ids,
         protocol=protocol,

@@ -40,7 +40,7 @@ class EvalSettings:
     changed_inputs: str
     weights: str | None  # a file, UNTRAINED, or None (allowed only for non-learned models)
     num_workers: int = 0  # loader processes (`auto` resolved for the device)
-    compile: bool = False  # torch.compile the model (archs.inference); not in the run hash
+    compile: bool = False  # torch.compile the model (archs.inference); in the run hash (may move bits)
 
     @property
     def untrained(self) -> bool:
