@@ -25,6 +25,18 @@ def model_config(name: str) -> dict[str, Any]:
     return OmegaConf.to_container(compose(f"model/{name}").model, resolve=True)  # type: ignore[return-value]
 
 
+def recipe_system(model: str, arch_args: dict[str, Any] | None = None, **overrides: Any) -> Any:
+    """The training system of conf/model/<model>.yaml as `train` builds it (its recipe, the one home of
+    every loss weight and optimiser setting), with `overrides` on the recipe and optionally other arch args."""
+    from inpaintbench.training.train import build_system
+
+    config = model_config(model)
+    config["system"] = {**config["system"], **overrides}
+    if arch_args is not None:
+        config["args"] = arch_args
+    return build_system(config)
+
+
 def torchvision_vgg16_features(seed: int) -> tuple[nn.Sequential, dict[str, Tensor]]:
     """A random-init torchvision VGG16 `features` up to pool3, and its state dict in torchvision's key layout."""
     torch.manual_seed(seed)

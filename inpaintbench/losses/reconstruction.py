@@ -93,13 +93,14 @@ class ReconstructionLoss(nn.Module):
 
     def __init__(
         self,
-        valid: float = 1.0,
-        hole: float = 6.0,
-        perceptual: float = 0.05,
-        style: float = 120.0,
-        tv: float = 0.1,
-        tv_region: str = "dilated_hole",
-        space: str = "imagenet",
+        *,
+        valid: float,
+        hole: float,
+        perceptual: float,
+        style: float,
+        tv: float,
+        tv_region: str,
+        space: str,
         features: nn.Module | None = None,
     ) -> None:
         super().__init__()

@@ -8,7 +8,7 @@ from pathlib import Path
 import lightning as L
 import pytest
 import torch
-from helpers import RepeatedSamples, quiet_trainer
+from helpers import RepeatedSamples, quiet_trainer, recipe_system
 from torch import nn
 from torch.utils.data import DataLoader
 
@@ -129,7 +129,7 @@ def fixed_samples(n: int = 2) -> RepeatedSamples:
 def make_system(**overrides) -> DeepFillV1System:
     load_families()
     args = {"image_size": SIZE, "critic_cnum": 4, **overrides}
-    return SYSTEMS.get("deepfill_v1")(arch="deepfill_v1_tiny", arch_args={"cnum": 4}, **args)
+    return recipe_system("deepfill_v1_tiny", arch_args={"cnum": 4}, **args)
 
 
 def loader(n: int = 2) -> DataLoader:

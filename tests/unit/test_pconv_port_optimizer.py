@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 import torch
+from helpers import recipe_system
 
 from inpaintbench.training.systems.pconv_port_optimizer import port_trainable_keys
 from inpaintbench.training.systems.reconstruction import ReconstructionSystem
@@ -61,7 +62,7 @@ def _ours(port_key: str, model: dict[str, torch.Tensor]) -> tuple[str, int]:
 
 
 def _system(path: Path) -> ReconstructionSystem:
-    system = ReconstructionSystem(
+    system = recipe_system(
         "pconv_unet_tiny", stage="finetune", perceptual_backbone="none", init_weights=str(path), finetune_lr=FINETUNE_LR
     )
     system.setup("fit")
@@ -69,7 +70,7 @@ def _system(path: Path) -> ReconstructionSystem:
 
 
 def test_one_step_after_resuming_a_port_file_equals_the_port_step(tmp_path: Path) -> None:
-    our_state = ReconstructionSystem("pconv_unet_tiny", perceptual_backbone="none").generator.state_dict()
+    our_state = recipe_system("pconv_unet_tiny", perceptual_backbone="none").generator.state_dict()
     path, model = _port_file(tmp_path, our_state)
     system = _system(path)
     assert system.hparams.parametrisation == "port"  # auto, from the port layout
@@ -108,7 +109,7 @@ def test_one_step_after_resuming_a_port_file_equals_the_port_step(tmp_path: Path
 
 
 def test_a_port_file_missing_a_parameters_state_is_one_line(tmp_path: Path) -> None:
-    our_state = ReconstructionSystem("pconv_unet_tiny", perceptual_backbone="none").generator.state_dict()
+    our_state = recipe_system("pconv_unet_tiny", perceptual_backbone="none").generator.state_dict()
     path, _ = _port_file(tmp_path, our_state, drop="dec_1.conv.input_conv.bias")
     system = _system(path)
     with pytest.raises(WeightsError, match=r"1000000\.pth: no Adam state for net\.dec_1\.conv\.bias.*fresh") as error:

@@ -10,7 +10,7 @@ import hydra
 import lightning as L
 import pytest
 import torch
-from helpers import RepeatedSamples, quiet_trainer
+from helpers import RepeatedSamples, quiet_trainer, recipe_system
 from omegaconf import OmegaConf
 from torch.utils.data import DataLoader
 
@@ -53,9 +53,7 @@ def loader(steps):
 def test_a_few_steps_on_one_batch_lower_the_loss_and_checkpoint_round_trips(tmp_path, standin_vgg):
     torch.manual_seed(0)
     # every loss term active; one cheap VGG tap (relu1_1) keeps the CPU test in seconds
-    system = ReconstructionSystem(
-        "pconv_unet_tiny", lr=1e-3, perceptual_layers=["relu1_1"], perceptual_weights=standin_vgg
-    )
+    system = recipe_system("pconv_unet_tiny", lr=1e-3, perceptual_layers=["relu1_1"], perceptual_weights=standin_vgg)
     recorder = LossRecorder()
     fit = trainer(tmp_path, 15, [recorder])
     fit.fit(system, loader(15))
@@ -80,7 +78,7 @@ def test_a_few_steps_on_one_batch_lower_the_loss_and_checkpoint_round_trips(tmp_
 
 def test_finetune_freezes_encoder_batchnorm_statistics_only(tmp_path):
     torch.manual_seed(0)
-    system = ReconstructionSystem("pconv_unet_tiny", stage="finetune", perceptual_backbone="none")
+    system = recipe_system("pconv_unet_tiny", stage="finetune", perceptual_backbone="none")
     optimizer = system.configure_optimizers()
     assert optimizer.param_groups[0]["lr"] == 5e-5
     system.train()
@@ -95,25 +93,23 @@ def test_finetune_freezes_encoder_batchnorm_statistics_only(tmp_path):
     assert all(not torch.equal(before[n], after[n]) for n in before if n.startswith("dec_"))
     assert net.enc_3.bn.weight.grad is not None and net.enc_3.bn.weight.grad.abs().sum() > 0  # γ/β still train
     # the other reading: freeze γ/β too; they leave the optimiser
-    strict = ReconstructionSystem(
-        "pconv_unet_tiny", stage="finetune", perceptual_backbone="none", freeze_bn_affine=True
-    )
+    strict = recipe_system("pconv_unet_tiny", stage="finetune", perceptual_backbone="none", freeze_bn_affine=True)
     trainable = {id(p) for group in strict.configure_optimizers().param_groups for p in group["params"]}
     assert id(strict.generator.net.enc_3.bn.weight) not in trainable
     assert id(strict.generator.net.dec_3.bn.weight) in trainable
     # RFR's scope: every BatchNorm
-    every = ReconstructionSystem("pconv_unet_tiny", stage="finetune", perceptual_backbone="none", finetune_bn_scope="*")
+    every = recipe_system("pconv_unet_tiny", stage="finetune", perceptual_backbone="none", finetune_bn_scope="*")
     every.train()
     assert not every.generator.net.dec_2.bn.training
     # stage train freezes nothing
-    plain = ReconstructionSystem("pconv_unet_tiny", perceptual_backbone="none").train()
+    plain = recipe_system("pconv_unet_tiny", perceptual_backbone="none").train()
     assert plain.generator.net.enc_2.bn.training and plain.configure_optimizers().param_groups[0]["lr"] == 2e-4
 
 
 def test_finetune_freeze_holds_when_lightning_fits(tmp_path):
     """Lightning never calls `train()` during fit: the encoder statistics must still stay fixed."""
     torch.manual_seed(0)
-    system = ReconstructionSystem("pconv_unet_tiny", stage="finetune", perceptual_backbone="none")
+    system = recipe_system("pconv_unet_tiny", stage="finetune", perceptual_backbone="none")
     net = system.generator.net
     norms = {name: m for name, m in net.named_modules() if isinstance(m, torch.nn.BatchNorm2d)}
     before = {name: (m.running_mean.clone(), m.running_var.clone()) for name, m in norms.items()}
@@ -129,16 +125,16 @@ def test_finetune_freeze_holds_when_lightning_fits(tmp_path):
 def test_backbone_choice_is_explicit(tmp_path, monkeypatch):
     monkeypatch.setenv("TORCH_HOME", str(tmp_path))
     with pytest.raises(WeightsError, match=r"vgg16-397923af\.pth.*'none'"):
-        ReconstructionSystem("pconv_unet_tiny")
-    off = ReconstructionSystem("pconv_unet_tiny", perceptual_backbone="none")
+        recipe_system("pconv_unet_tiny")
+    off = recipe_system("pconv_unet_tiny", perceptual_backbone="none")
     assert off.hparams.perceptual_backbone == "none"
     assert off.loss_weights() == {"valid": 1.0, "hole": 6.0, "perceptual": 0.0, "style": 0.0, "tv": 0.1}
     terms = off.compute_losses(fixed_batch())
     assert terms["perceptual"].item() == 0.0 and terms["style"].item() == 0.0
     with pytest.raises(ValueError, match="unknown perceptual backbone"):
-        ReconstructionSystem("pconv_unet_tiny", perceptual_backbone="vgg19")
+        recipe_system("pconv_unet_tiny", perceptual_backbone="vgg19")
     with pytest.raises(ValueError, match="unknown training stage"):
-        ReconstructionSystem("pconv_unet_tiny", stage="fine-tune", perceptual_backbone="none")
+        recipe_system("pconv_unet_tiny", stage="fine-tune", perceptual_backbone="none")
 
 
 def test_init_weights_load_when_fitting_starts(tmp_path):
@@ -146,7 +142,7 @@ def test_init_weights_load_when_fitting_starts(tmp_path):
     source = create_model("pconv_unet_tiny")
     path = tmp_path / "pconv_unet_tiny.train.safetensors"
     save_safetensors(source.state_dict(), path)
-    system = ReconstructionSystem("pconv_unet_tiny", perceptual_backbone="none", init_weights=str(path))
+    system = recipe_system("pconv_unet_tiny", perceptual_backbone="none", init_weights=str(path))
     assert not torch.equal(system.generator.net.enc_1.conv.weight, source.net.enc_1.conv.weight)
     system.setup("fit")
     assert all(torch.equal(v, source.state_dict()[k]) for k, v in system.generator.state_dict().items())
@@ -183,13 +179,13 @@ def test_model_configs_compose_and_match_the_recipe(name):
 def test_finetune_resumes_the_train_runs_adam_state_at_the_finetune_lr(tmp_path):
     """The port's `--finetune --resume`: weights *and* Adam moments of the train run, lr set to 5e-5."""
     torch.manual_seed(0)
-    train = ReconstructionSystem("pconv_unet_tiny", perceptual_backbone="none")
+    train = recipe_system("pconv_unet_tiny", perceptual_backbone="none")
     run = quiet_trainer(tmp_path / "train", 2, enable_checkpointing=True)
     run.fit(train, loader(2))
     checkpoint = next((tmp_path / "train").rglob("*.ckpt"))
     trained_adam = torch.load(checkpoint, weights_only=True)["optimizer_states"][0]
 
-    finetune = ReconstructionSystem(
+    finetune = recipe_system(
         "pconv_unet_tiny", stage="finetune", perceptual_backbone="none", init_weights=str(checkpoint)
     )
     assert finetune.hparams.parametrisation == "nvidia"  # the train run's, read from its hparams
@@ -212,8 +208,6 @@ def test_finetune_resumes_the_train_runs_adam_state_at_the_finetune_lr(tmp_path)
 
     exported = tmp_path / "train.safetensors"
     save_safetensors(train.generator.state_dict(), exported)
-    refused = ReconstructionSystem(
-        "pconv_unet_tiny", stage="finetune", perceptual_backbone="none", init_weights=str(exported)
-    )
+    refused = recipe_system("pconv_unet_tiny", stage="finetune", perceptual_backbone="none", init_weights=str(exported))
     with pytest.raises(WeightsError, match="finetune_optimizer=fresh"):
         refused.resume_optimizer_state(refused.configure_optimizers())

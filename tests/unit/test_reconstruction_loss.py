@@ -14,6 +14,8 @@ from inpaintbench.weights import WeightsError
 
 MEAN = np.array([0.485, 0.456, 0.406]).reshape(1, 3, 1, 1)
 STD = np.array([0.229, 0.224, 0.225]).reshape(1, 3, 1, 1)
+PAPER = {"valid": 1.0, "hole": 6.0, "perceptual": 0.05, "style": 120.0, "tv": 0.1}  # Liu et al. 2018, Eq. 7
+PAPER_CHOICES = {"tv_region": "dilated_hole", "space": "imagenet"}  # the paper's TV region; VGG's ImageNet input
 
 
 def batch(seed=0, n=2, h=12, w=10):
@@ -49,7 +51,7 @@ def np_gram(f):
 def test_pixel_terms_match_numpy_in_both_spaces():
     output, target, hole = batch()
     for space in ("imagenet", "unit"):
-        loss = ReconstructionLoss(perceptual=0, style=0, space=space, tv_region="image")
+        loss = ReconstructionLoss(**{**PAPER, "perceptual": 0, "style": 0}, space=space, tv_region="image")
         terms = loss(output, target, hole)
         out, gt, m = output.double().numpy(), target.double().numpy(), hole.double().numpy()
         if space == "imagenet":
@@ -108,7 +110,7 @@ def test_gram_matrix_matches_numpy():
 def test_perceptual_and_style_match_manual_computation():
     output, target, hole = batch(seed=3, h=16, w=16)
     features = TinyFeatures()
-    loss = ReconstructionLoss(features=features, space="imagenet", tv_region="image")
+    loss = ReconstructionLoss(**PAPER, features=features, space="imagenet", tv_region="image")
     terms = loss(output, target, hole)
     to_norm = lambda x: (x - torch.tensor(MEAN).float()) / torch.tensor(STD).float()  # noqa: E731
     out, gt = to_norm(output), to_norm(target)
@@ -131,18 +133,18 @@ def test_perceptual_and_style_match_manual_computation():
 def test_loss_is_zero_for_a_perfect_prediction_and_extractor_stays_frozen():
     _, target, hole = batch(seed=4, h=16, w=16)
     features = TinyFeatures()
-    terms = ReconstructionLoss(features=features)(target.clone(), target, hole)
+    terms = ReconstructionLoss(**PAPER, **PAPER_CHOICES, features=features)(target.clone(), target, hole)
     assert all(terms[k].item() == pytest.approx(0.0, abs=1e-6) for k in ("valid", "hole", "perceptual", "style"))
     assert not any(p.requires_grad for p in features.parameters())
 
 
 def test_feature_terms_need_an_extractor_or_explicit_zero_weights():
     with pytest.raises(ValueError, match="no feature extractor"):
-        ReconstructionLoss(features=None)
-    terms = ReconstructionLoss(perceptual=0.0, style=0.0)(*batch())
+        ReconstructionLoss(**PAPER, **PAPER_CHOICES, features=None)
+    terms = ReconstructionLoss(**{**PAPER, "perceptual": 0.0, "style": 0.0}, **PAPER_CHOICES)(*batch())
     assert terms["perceptual"].item() == 0.0 and terms["style"].item() == 0.0
     with pytest.raises(ValueError, match="unknown TV region"):
-        ReconstructionLoss(perceptual=0, style=0, tv_region="border")
+        ReconstructionLoss(**{**PAPER, "perceptual": 0, "style": 0}, space="imagenet", tv_region="border")
 
 
 def test_vgg16_taps_match_torchvision(tmp_path):

@@ -7,7 +7,7 @@ from pathlib import Path
 import lightning as L
 import pytest
 import torch
-from helpers import RepeatedSamples, model_config, quiet_trainer
+from helpers import RepeatedSamples, model_config, quiet_trainer, recipe_system
 from torch import nn
 from torch.utils.data import DataLoader
 
@@ -51,7 +51,7 @@ def stand_in_vgg() -> PoolTaps:
 
 def rfr_loss(extractor: nn.Module) -> ReconstructionLoss:
     """The loss exactly as the registered "rfr" system configures it, with `extractor` as VGG."""
-    recipe = SYSTEMS.get("rfr")(arch="rfr_net_tiny", perceptual_backbone="none").hparams
+    recipe = recipe_system("rfr_net_tiny", perceptual_backbone="none").hparams
     weights = {k: recipe[f"{k}_weight"] for k in ("valid", "hole", "perceptual", "style", "tv")}
     return ReconstructionLoss(**weights, tv_region=recipe.tv_region, space=recipe.loss_space, features=extractor)
 
@@ -73,7 +73,7 @@ def system(standin_vgg: str):
         load_families()
         torch.manual_seed(0)
         args = {"perceptual_weights": standin_vgg, **overrides}
-        return SYSTEMS.get("rfr")(arch="rfr_net_tiny", arch_args={"iterations": 2}, **args)
+        return recipe_system("rfr_net_tiny", arch_args={"iterations": 2}, **args)
 
     return build
 
@@ -132,7 +132,7 @@ def test_loss_terms_match_the_official_formulas() -> None:
 
 def test_backbone_none_disables_perceptual_and_style_explicitly() -> None:
     load_families()
-    built = SYSTEMS.get("rfr")(arch="rfr_net_tiny", perceptual_backbone="none")
+    built = recipe_system("rfr_net_tiny", perceptual_backbone="none")
     assert built.loss_weights() == {"valid": 1.0, "hole": 6.0, "perceptual": 0.0, "style": 0.0, "tv": 0.1}
     assert built.hparams.perceptual_backbone == "none"
     batch = fixed_batch()
@@ -149,7 +149,7 @@ def test_missing_vgg_weights_stop_with_the_file_named(tmp_path: Path, monkeypatc
     with pytest.raises(WeightsError, match=rf"{expected}.*perceptual_backbone=none"):
         build_perceptual_backbone("vgg16")
     with pytest.raises(WeightsError, match=VGG16_FILE):
-        RFRSystem(arch="rfr_net_tiny")  # the configured default is vgg16
+        recipe_system("rfr_net_tiny")  # the configured default is vgg16
     expected.parent.mkdir(parents=True)
     expected.write_bytes(b"not the published file")
     with pytest.raises(WeightsError, match="does not match the expected 397923af"):
@@ -157,7 +157,7 @@ def test_missing_vgg_weights_stop_with_the_file_named(tmp_path: Path, monkeypatc
     with pytest.raises(ValueError, match="perceptual_backbone"):
         build_perceptual_backbone("vgg19")
     with pytest.raises(ValueError, match="perceptual_backbone"):
-        RFRSystem(arch="rfr_net_tiny", perceptual_backbone="vgg19")
+        recipe_system("rfr_net_tiny", perceptual_backbone="vgg19")
 
 
 # --- training -------------------------------------------------------------------------------------------

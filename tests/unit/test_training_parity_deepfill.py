@@ -16,6 +16,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from helpers import recipe_system
 from torch import Tensor
 
 import inpaintbench.losses.wgan as wgan
@@ -77,7 +78,7 @@ def _our_to_tf_names() -> dict[str, str]:
 @pytest.fixture(params=["tf", "torch"])
 def system(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> DeepFillV1System:
     torch.manual_seed(0)
-    system = DeepFillV1System(  # the recipe's defaults, at the fixture's size
+    system = recipe_system(  # conf/recipe/deepfill_v1.yaml, at the fixture's size
         "deepfill_v1", image_size=pd.SIZE, critic_cnum=64, lr=FIXTURE["lr"], adam=request.param
     )
     tf_generator = {k: torch.from_numpy(v) for k, v in _tf_values("inpaint_net/").items()}

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 import torch
-from helpers import RepeatedSamples, quiet_trainer
+from helpers import RepeatedSamples, quiet_trainer, recipe_system
 from torch.utils.data import DataLoader
 
 from inpaintbench.losses.hrf_perceptual import DilatedResNet50
@@ -40,7 +40,7 @@ def encoder_file(tmp_path_factory) -> Path:
 
 def _system(encoder_file: Path, hrf_bn: str = "train") -> LamaSystem:
     weights = FIXTURE["weights"]
-    system = LamaSystem(
+    system = recipe_system(
         "lama_tiny",
         perceptual_backbone="ade20k_resnet50dilated",
         perceptual_weights=str(encoder_file),
@@ -121,7 +121,7 @@ def test_one_step_of_the_full_generator_equals_the_official_one(encoder_file: Pa
     """
     official = FIXTURE["generator_network_step"]
     system = _system(encoder_file)
-    system.generator = LamaSystem("lama_tiny", perceptual_backbone="none").generator
+    system.generator = recipe_system("lama_tiny", perceptual_backbone="none").generator
     generator = system.generator
     assert generator.generator_args == {k: official["generator"][k] for k in ("ngf", "n_blocks")}
     generator.load_state_dict(parity.seeded_state_dict(official["generator_seed"], generator.state_dict()))

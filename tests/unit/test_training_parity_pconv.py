@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 import torch
+from helpers import recipe_system
 
 from inpaintbench.archs.layers.partial_conv import PartialConv2d
 from inpaintbench.training.systems.reconstruction import (
@@ -55,7 +56,7 @@ def _raw_output(system: ReconstructionSystem, batch: dict) -> torch.Tensor:
 
 def _one_step(stage: str, parametrisation: str, port_files: tuple[Path, Path]) -> tuple[dict, torch.Tensor]:
     release, vgg = port_files
-    system = ReconstructionSystem(
+    system = recipe_system(
         "pconv_unet",
         stage=stage,
         perceptual_weights=str(vgg),
@@ -128,8 +129,8 @@ def _steps(system: ReconstructionSystem, optimizer: torch.optim.Optimizer, steps
 def test_port_parametrisation_takes_the_ports_adam_steps_exactly() -> None:
     """Per-layer lr/(C k²), eps·(C k²) == plain Adam on W_port = C k² W (torch.nn.utils.parametrize)."""
     torch.manual_seed(0)
-    ours = ReconstructionSystem("pconv_unet_tiny", perceptual_backbone="none", parametrisation="port", lr=1e-3)
-    reference = ReconstructionSystem("pconv_unet_tiny", perceptual_backbone="none", parametrisation="nvidia", lr=1e-3)
+    ours = recipe_system("pconv_unet_tiny", perceptual_backbone="none", parametrisation="port", lr=1e-3)
+    reference = recipe_system("pconv_unet_tiny", perceptual_backbone="none", parametrisation="nvidia", lr=1e-3)
     reference.generator.load_state_dict(ours.generator.state_dict())
     ours.double(), reference.double()  # float64: compare the optimisers, not float32 summation order
     for module in reference.generator.modules():
@@ -148,7 +149,7 @@ def test_from_scratch_each_layer_steps_as_the_papers_parametrisation() -> None:
     """`auto` without init weights trains the paper's W (eq. 1, NVIDIA): Adam's first step is lr·g/(|g|+eps) in W."""
     torch.manual_seed(0)
     lr, eps = 1e-3, 1e-8
-    system = ReconstructionSystem("pconv_unet_tiny", perceptual_backbone="none", lr=lr).double()
+    system = recipe_system("pconv_unet_tiny", perceptual_backbone="none", lr=lr).double()
     assert system.hparams.parametrisation == "nvidia"
     convs = {n: m for n, m in system.generator.named_modules() if isinstance(m, PartialConv2d)}
     before = {n: m.weight.detach().clone() for n, m in convs.items()}
@@ -171,13 +172,13 @@ def test_auto_parametrisation_follows_the_weights_origin(tmp_path: Path, port_fi
     from inpaintbench.convert import convert_release
 
     converted, card = convert_release(
-        ReconstructionSystem("pconv_unet", perceptual_backbone="none").generator, "pconv_unet", port_files[0], tmp_path
+        recipe_system("pconv_unet", perceptual_backbone="none").generator, "pconv_unet", port_files[0], tmp_path
     )
     assert card["layout"] == "pconv_port"
     assert weights_parametrisation(converted) == "port"
-    system = ReconstructionSystem("pconv_unet", perceptual_backbone="none", init_weights=str(converted))
+    system = recipe_system("pconv_unet", perceptual_backbone="none", init_weights=str(converted))
     assert system.hparams.parametrisation == "port"  # resolved, so the checkpoint and card record it
     zoo = Path(__file__).parents[2] / "models" / "pconv_unet_tiny.sample_v1.safetensors"
     assert weights_parametrisation(zoo) == "nvidia"
     with pytest.raises(ValueError, match="parametrisation"):
-        ReconstructionSystem("pconv_unet_tiny", perceptual_backbone="none", parametrisation="naoto")
+        recipe_system("pconv_unet_tiny", perceptual_backbone="none", parametrisation="naoto")

@@ -12,8 +12,8 @@ from pathlib import Path
 
 import pytest
 import torch
+from helpers import recipe_system
 
-from inpaintbench.training.systems.rfr import RFRSystem
 from tools import parity
 
 FIXTURE = json.loads((Path(__file__).parents[1] / "fixtures" / "training_parity" / "rfr_official.json").read_text())
@@ -22,7 +22,7 @@ FIXTURE = json.loads((Path(__file__).parents[1] / "fixtures" / "training_parity"
 def test_terms_and_one_adam_step_equal_the_official_model_py(tmp_path: Path) -> None:
     vgg = tmp_path / "vgg16_seeded.pth"
     torch.save(parity.vgg16_torchvision_state_dict(FIXTURE["seed"], parity.vgg16_pool3_shapes()), vgg)
-    system = RFRSystem("rfr_net_tiny", perceptual_weights=str(vgg), lr=FIXTURE["lr"])  # the recipe's defaults
+    system = recipe_system("rfr_net_tiny", perceptual_weights=str(vgg), lr=FIXTURE["lr"])  # conf/recipe/rfr.yaml
     n, size = len(FIXTURE["boxes"]), FIXTURE["size"]
     image = parity.smooth_images(FIXTURE["image_seed"], n, size).double()
     mask = parity.box_holes(n, size, FIXTURE["boxes"]).double()
@@ -51,7 +51,7 @@ def test_one_generator_step_of_the_full_network_equals_the_official_update_g(tmp
     official = FIXTURE["generator_step"]
     vgg = tmp_path / "vgg16_seeded.pth"
     torch.save(parity.vgg16_torchvision_state_dict(FIXTURE["seed"], parity.vgg16_pool3_shapes()), vgg)
-    system = RFRSystem("rfr_net", perceptual_weights=str(vgg), lr=FIXTURE["lr"])  # the full official network
+    system = recipe_system("rfr_net", perceptual_weights=str(vgg), lr=FIXTURE["lr"])  # the full official network
     generator = system.generator
     generator.load_state_dict(parity.seeded_state_dict(official["generator_seed"], generator.state_dict()))
     system.double().train()

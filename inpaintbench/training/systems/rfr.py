@@ -26,8 +26,6 @@ by the data config. Perceptual/style need ImageNet VGG16 weights from the torch 
 
 from __future__ import annotations
 
-from typing import Any
-
 from inpaintbench.training.systems.base import SYSTEMS
 from inpaintbench.training.systems.reconstruction import ReconstructionSystem
 
@@ -36,27 +34,5 @@ __all__ = ["RFRSystem"]
 
 @SYSTEMS.register("rfr")
 class RFRSystem(ReconstructionSystem):
-    """The reconstruction recipe with RFR-Net's defaults; every other argument is ReconstructionSystem's."""
-
-    def __init__(
-        self,
-        arch: str,
-        arch_args: dict[str, Any] | None = None,
-        *,
-        loss_space: str = "unit",
-        tv_region: str = "hole",
-        finetune_bn_scope: str = "*",
-        parametrisation: str = "nvidia",
-        finetune_optimizer: str = "fresh",
-        **recipe: Any,
-    ) -> None:
-        super().__init__(
-            arch,
-            arch_args,
-            loss_space=loss_space,
-            tv_region=tv_region,
-            finetune_bn_scope=finetune_bn_scope,
-            parametrisation=parametrisation,
-            finetune_optimizer=finetune_optimizer,
-            **recipe,
-        )
+    """The reconstruction system under RFR-Net's name; its choices are conf/recipe/rfr.yaml's (the one
+    home of every recipe value), so training an RFR-Net config records "rfr" as its system."""
