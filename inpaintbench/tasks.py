@@ -9,9 +9,8 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from omegaconf import DictConfig, OmegaConf
+from omegaconf import DictConfig
 
-from inpaintbench.errors import InpaintbenchError
 from inpaintbench.evaluation.inpaint import inpaint_file  # noqa: F401  (`inpaintbench inpaint`)
 
 # --- evaluation, leaderboard, comparison (inpaintbench.metrics / results / report) ------------------
@@ -32,134 +31,57 @@ def report(cfg: Any, stores: list[Any] | None = None) -> tuple[Path, Path]:
 
 
 def compare(cfg: Any) -> Any:
-    """Paired bootstrap of model `cfg.a` against `cfg.b` (model names or run directories)."""
+    """`inpaintbench compare`: see `inpaintbench.evaluation.compare.compare_models`."""
+    from inpaintbench.evaluation.compare import compare_models
 
-    from inpaintbench.evaluation.evaluate import with_data_label
-    from inpaintbench.masks import RATIO_BINS, get_protocol
-    from inpaintbench.metrics.config import MetricConfig
-    from inpaintbench.report.compare import compare_runs, comparison_json, render_comparison, save_comparison
-    from inpaintbench.report.selection import find_run
-
-    results = Path(str(cfg.paths.results))
-    cfg = with_data_label(cfg)
-    protocol_id = str(get_protocol(cfg.masks).protocol_id)
-    run_a = find_run(results, str(cfg.a), protocol_id, str(cfg.data.name))
-    run_b = find_run(results, str(cfg.b), protocol_id, str(cfg.data.name))
-    config = MetricConfig.from_cfg(OmegaConf.to_container(cfg.metrics, resolve=True))
-    rows = compare_runs(run_a, run_b, config, list(RATIO_BINS))
-    print(render_comparison(str(cfg.a), str(cfg.b), rows))
-    saved = save_comparison(results, str(cfg.a), str(cfg.b), run_a, run_b, rows)
-    print(f"saved to {saved} (drawn by `inpaintbench report`)")
-    return comparison_json(rows)
+    return compare_models(cfg)
 
 
 def weights_status() -> list[dict[str, Any]]:
-    """`inpaintbench weights`: metric backbones (file, where looked for, present, how to install
-    offline), then the official model releases."""
-    from inpaintbench.metrics.backbones import weights_status as backbone_status
+    """`inpaintbench weights`: metric backbones, then the official model releases."""
+    from inpaintbench.evaluation import weight_files
 
-    backbones = backbone_status()
-    print("metric backbones (torch hub cache; nothing downloads unless asked):")
-    for row in backbones:
-        print(f"{row['backbone']:<14} {row['used_by']:<28} {'present' if row['present'] == 'yes' else 'missing'}")
-        print(f"    file {row['path']}")
-        if row["present"] != "yes":
-            print(f"    install: {row['install']}")
-    from inpaintbench.release.pretrained import print_release_table, release_table
-
-    releases = release_table()
-    print("official model releases:")
-    print_release_table(releases)
-    return [*backbones, *releases]
+    return weight_files.weights_status()
 
 
 def weights_import(path: str | Path) -> Path:
-    """`inpaintbench weights import FILE`: copy a metric backbone file into the torch hub cache after
-    checking its published hash prefix."""
-    from inpaintbench.metrics.backbones import import_weight_file
+    """`inpaintbench weights import FILE`: a metric backbone file into the torch hub cache, hash checked."""
+    from inpaintbench.evaluation import weight_files
 
-    target = import_weight_file(path)
-    print(f"{Path(path).name}: hash prefix ok, copied to {target}")
-    return target
+    return weight_files.weights_import(path)
 
 
 # --- fixed mask sets ---------------------------------------------------------------------------
 
 
 def masks_make(cfg: DictConfig) -> Path:
-    """Write a fixed mask set (PNGs + manifest.json) for the configured protocol."""
-    from inpaintbench.masks import make_masks
+    """`inpaintbench masks make`: a fixed mask set (PNGs + manifest.json) for the configured protocol."""
+    from inpaintbench.masks import commands
 
-    image_ids = None
-    if cfg.use_data:
-        from inpaintbench.data import build_dataset
-
-        image_ids = build_dataset(cfg.data).ids
-    out = Path(cfg.out)
-    manifest = make_masks(
-        cfg.masks,
-        out,
-        count=int(cfg.count),
-        image_ids=image_ids,
-        height=int(cfg.height),
-        width=int(cfg.width),
-        overwrite=bool(cfg.get("overwrite", False)),
-    )
-    print(f"wrote {len(manifest['files'])} masks of {manifest['protocol_id']} to {out}")
-    return out
+    return commands.masks_make(cfg)
 
 
 def masks_check(root: str | Path | None = None, *, full: bool = False) -> bool:
-    """Verify mask sets: the published ones in masks/ (default; standard sets present, made to spec)
-    or every set under `root`. Hashes, ratios and counts of every file; regenerates every 7th file
-    from its generator (`full`: every file). True when all pass."""
-    from inpaintbench.masks import PUBLISHED_ROOT, check_masks, check_published
-    from inpaintbench.masks.mask_sets import find_mask_sets
-    from inpaintbench.masks.published import DEFAULT_REGENERATE_EVERY
+    """`inpaintbench masks check`: the published sets (or every set under `root`); True when all pass."""
+    from inpaintbench.masks import commands
 
-    base = Path(root) if root is not None else PUBLISHED_ROOT
-    every: bool | int = True if full else DEFAULT_REGENERATE_EVERY
-    if base.resolve() == PUBLISHED_ROOT.resolve():
-        problems = check_published(base, regenerate=every)
-    else:
-        problems = check_masks(base, regenerate=every)
-    regenerated = "every file" if full else f"every {DEFAULT_REGENERATE_EVERY}th file"
-    status = "ok" if not problems else f"{len(problems)} problem(s)"
-    print(f"{len(find_mask_sets(base))} mask set(s) under {base} ({regenerated} regenerated): {status}")
-    for problem in problems:
-        print(f"  {problem}")
-    return not problems
+    return commands.masks_check(root, full=full)
 
 
 def masks_publish(names: list[str] | None = None) -> list[Path]:
-    """Write the standard sets missing from masks/ (a new protocol version's); never rewrites one."""
-    from inpaintbench.masks import publish
+    """`inpaintbench masks publish`: the standard sets missing from masks/; never rewrites one."""
+    from inpaintbench.masks import commands
 
-    written = publish(names=names or None)
-    for folder in written:
-        print(f"wrote {folder}")
-    if not written:
-        print("every standard set is already published")
-    return written
+    return commands.masks_publish(names)
 
 
 def masks_export(
     name: str, layout: str, out: str | Path, images: str | Path | None = None, root: str | Path | None = None
 ) -> Path:
-    """Write a published set in another tool's file layout (inpaintbench.masks.export)."""
-    from inpaintbench.data.datasets import list_image_files
-    from inpaintbench.masks import get_protocol
-    from inpaintbench.masks.export import export_set
+    """`inpaintbench masks export`: a published set in another tool's file layout."""
+    from inpaintbench.masks import commands
 
-    protocol = get_protocol({"name": "published", "set": name, "root": root})
-    image_ids = list_image_files(images) if images is not None else None
-    rows = export_set(protocol, layout, out, image_ids=image_ids, images_root=images)
-    print(f"wrote {len(rows)} masks of {protocol.set_name} in the {layout} layout to {out} (white = hole)")
-    if layout == "lama":
-        print(f"  LaMa: predict/evaluate with indir={out} and img_suffix=.png")
-    elif layout == "folder" and image_ids is not None and len(protocol.groups[0]) == 1:
-        print(f"  here: inpaintbench eval masks=folder masks.root={out} masks.polarity=hole_white masks.threshold=0.5")
-    return Path(out)
+    return commands.masks_export(name, layout, out, images, root)
 
 
 # --- training and the zoo ------------------------------------------------------------------------
@@ -190,38 +112,17 @@ def zoo(models_dir: str | Path | None = None, exports_dir: str | Path | None = N
 
 
 def weights_fetch(name: str, cache_dir: str | Path | None = None) -> Path:
-    """Download a release with a direct URL (release id, or model name with one such release)."""
-    from inpaintbench.metrics.backbones import BACKBONES, fetch_weight_file
-    from inpaintbench.registry import UnknownNameError, unknown_name_message
-    from inpaintbench.release.fetch import fetch_release
-    from inpaintbench.release.pretrained import RELEASES, find_release
+    """`inpaintbench weights fetch NAME`: a metric backbone or an official release with a direct URL."""
+    from inpaintbench.evaluation import weight_files
 
-    if name in BACKBONES:  # a metric backbone (inception_fid, alexnet, vgg16)
-        path = fetch_weight_file(name)
-        print(f"{name}: {path}")
-        return path
-    try:
-        release = find_release(name)
-    except UnknownNameError:
-        raise UnknownNameError(unknown_name_message("weights", name, [*BACKBONES, *RELEASES.names()])) from None
-    path = fetch_release(release, cache_dir=Path(cache_dir) if cache_dir else None)
-    print(f"{name}: {path}")
-    return path
+    return weight_files.weights_fetch(name, cache_dir)
 
 
 def weights_convert(model: str, file: str | Path, out: str | Path | None = None) -> Path:
-    """Official release file -> `.safetensors` in our layout + card (source sha256, layout, licence)."""
-    from inpaintbench.convert import convert_release
-    from inpaintbench.evaluation.loading import load_inpainter
+    """`inpaintbench convert`: an official release file -> `.safetensors` in our layout + card."""
+    from inpaintbench.evaluation import weight_files
 
-    def learned_only(learned: bool) -> None:
-        if not learned:
-            raise InpaintbenchError(f"model '{model}' is not learned and has no weights to convert")
-
-    inpainter, _ = load_inpainter(model, check=learned_only)
-    target, card = convert_release(inpainter, model, file, out)
-    print(f"wrote {target} (sha256 {card['sha256'][:12]}, layout {card['layout']}, from {Path(file).name})")
-    return target
+    return weight_files.weights_convert(model, file, out)
 
 
 # --- default benchmark and CI regression -----------------------------------------------------------
