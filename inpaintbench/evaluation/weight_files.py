@@ -13,8 +13,8 @@ from inpaintbench.evaluation.loading import load_inpainter
 from inpaintbench.metrics.backbones import BACKBONES, fetch_weight_file, import_weight_file
 from inpaintbench.metrics.backbones import weights_status as backbone_status
 from inpaintbench.registry import UnknownNameError, unknown_name_message
-from inpaintbench.release.fetch import fetch_release
 from inpaintbench.release import pretrained
+from inpaintbench.release.fetch import fetch_release
 
 
 def weights_status() -> list[dict[str, Any]]:
@@ -51,7 +51,8 @@ def weights_fetch(name: str, cache_dir: str | Path | None = None) -> Path:
     try:
         release = pretrained.find_release(name)
     except UnknownNameError:
-        raise UnknownNameError(unknown_name_message("weights", name, [*BACKBONES, *pretrained.RELEASES.names()])) from None
+        known = [*BACKBONES, *pretrained.RELEASES.names()]
+        raise UnknownNameError(unknown_name_message("weights", name, known)) from None
     path = fetch_release(release, cache_dir=Path(cache_dir) if cache_dir else None)
     print(f"{name}: {path}")
     return path
