@@ -21,7 +21,7 @@ from inpaintbench.archs.inference import (
 )
 from inpaintbench.archs.pconv import PartialConvBlock
 from inpaintbench.config import compose
-from inpaintbench.metrics.settings import SettingError, eval_settings
+from inpaintbench.evaluation.settings import SettingError, eval_settings
 from tools import parity
 
 ROOT = Path(__file__).resolve().parents[2]
