@@ -172,3 +172,20 @@ def test_a_used_prepared_backbone_copies_and_pickles() -> None:
         expected = model(real, fake)
         for clone in (copy.deepcopy(model), pickle.loads(pickle.dumps(model))):
             assert torch.equal(clone(real, fake), expected)
+
+
+def test_prepared_features_do_not_depend_on_what_else_is_in_the_batch(inception: nn.Module) -> None:
+    """An image's Inception features and LPIPS distance are bit-identical alone, in a larger batch
+    and at another position: whichever rank or batch first misses the cache stores the same bytes,
+    so real and completed images may share a call without changing a feature."""
+    g = torch.Generator().manual_seed(4)
+    images = torch.round(torch.rand(3, 3, 48, 48, generator=g) * 255) / 255
+    others = torch.round(torch.rand(3, 3, 48, 48, generator=g) * 255) / 255
+    prepared, lpips_model = prepare_backbone(copy.deepcopy(inception)), prepare_backbone(_lpips())
+    with torch.inference_mode():
+        alone = torch.cat([prepared(images[i : i + 1]) for i in range(3)])
+        assert torch.equal(prepared(images), alone)
+        assert torch.equal(prepared(torch.cat([others, images[[2, 0]]]))[3:], alone[[2, 0]])
+        distances = torch.cat([lpips_model(images[i : i + 1], others[i : i + 1]) for i in range(3)])
+        assert torch.equal(lpips_model(images, others), distances)
+        assert torch.equal(lpips_model(images[[1, 2]], others[[1, 2]]), distances[[1, 2]])

@@ -322,7 +322,39 @@ def main() -> None:
             f"{statistics.median(walls[name]):.2f} | {n / median:.2f} | {ratio(name):.2f} | "
             f"{speedup:.2f} ({bound:.2f}) | {100 * statistics.median(rates[name]):.0f} % |"
         )
+    lines += ["", *budget_lines(images_run, inc_flops, lpips_flops, n, rates)]
     write_table(args.out, lines)
+
+
+def budget_lines(
+    images_run: dict[str, tuple[int, int]],
+    inc_flops: float,
+    lpips_flops: float,
+    n: int,
+    rates: dict[str, list[float]],
+    target: float = 3.0,
+) -> list[str]:
+    """What the FLOP budget allows: the speed-up over tools-per-pair at equal FLOP rates, and the
+    share of the conv peak each of our variants needs over its whole pass for `target` x."""
+
+    def gflops(name: str) -> float:
+        inc_images, alex_images = images_run[name]
+        return (inc_images * inc_flops + alex_images * lpips_flops) / n / 1e9
+
+    tools_rate = statistics.median(rates["tools-per-pair"])
+    lines = [
+        f"FLOP budget per sample: tools-per-pair {gflops('tools-per-pair'):.2f} GFLOP (every sample's real and "
+        f"completed image through both networks), which ran at {100 * tools_rate:.0f} % of the conv peak."
+    ]
+    for name in ("ours", "ours-warm"):
+        share = gflops(name) / gflops("tools-per-pair")
+        lines.append(
+            f"- {name}: {gflops(name):.2f} GFLOP, so {1 / share:.2f}x at equal FLOP rates and at most "
+            f"{1 / share / tools_rate:.2f}x at 100 % of the peak with no other work; {target:g}x needs "
+            f"{100 * target * share * tools_rate:.0f} % of the peak over the whole pass "
+            f"(measured: {100 * statistics.median(rates[name]):.0f} %)."
+        )
+    return lines
 
 
 if __name__ == "__main__":
