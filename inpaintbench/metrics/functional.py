@@ -6,7 +6,9 @@ and return one value per image, computed in float64 so the numbers do not depend
 - SSIM `ssim@gauss11-valid`: Gaussian window 11x11, sigma 1.5 (Wang et al. 2004), K1=0.01, K2=0.03,
   population (not sample) covariance, per channel, evaluated only where the whole window fits
   (the 5-px "valid" crop of MMagic/MAT, identical to skimage's `gaussian_weights=True` result), then
-  the mean over channels and pixels.
+  the mean over channels and pixels. The separable window is applied as blocked banded GEMMs
+  (`_valid_blur_leading`), image by image: an image's SSIM is bit-identical whatever else is in
+  its batch.
 - PSNR: per image from that image's MSE, data range 1; a zero-MSE image gives +inf here and is
   counted separately by the aggregator (`n_exact`), never averaged.
 - L1: two named variants, over the whole image and over hole pixels only (mean absolute error in
@@ -25,6 +27,7 @@ SSIM_SIGMA = 1.5
 SSIM_K1 = 0.01
 SSIM_K2 = 0.03
 DATA_RANGE = 1.0
+_SSIM_BLOCK = 64  # output rows per banded GEMM (measured: 32 is slower, 128 no faster)
 
 
 def _check_pair(real: Tensor, fake: Tensor) -> None:
@@ -51,14 +54,38 @@ def gaussian_kernel_1d(size: int = SSIM_WINDOW, sigma: float = SSIM_SIGMA) -> Te
     return kernel / kernel.sum()
 
 
-def _valid_filter_matrix(kernel: Tensor, length: int) -> Tensor:
-    """Banded matrix applying a 1-D correlation with `kernel` at every position where it fits."""
+def _band_matrix(kernel: Tensor, block: int) -> Tensor:
+    """(block, block + size - 1) matrix: row i applies the 1-D correlation `kernel` at offset i."""
+    size = kernel.numel()
+    matrix = torch.zeros(block, block + size - 1, dtype=kernel.dtype, device=kernel.device)
+    index = torch.arange(block, device=kernel.device)[:, None] + torch.arange(size, device=kernel.device)[None, :]
+    matrix.scatter_(1, index, kernel.expand(block, size))
+    return matrix
+
+
+def _valid_blur_leading(padded: Tensor, length: int, kernel: Tensor) -> Tensor:
+    """Valid 1-D correlation with `kernel` along dim 0 of `padded`: (length - size + 1, *rest).
+
+    `padded` holds `length` data rows followed by zero rows up to a whole number of blocks plus
+    size - 1 (`_padded_rows`). Each block of output rows is one small banded matrix times a
+    contiguous slab of input rows, with every other dim in the GEMM's wide N (an efficient BLAS
+    shape): 256-px images take about 3.3x fewer FLOPs than one (out x length) banded product."""
     size = kernel.numel()
     out = length - size + 1
-    matrix = torch.zeros(out, length, dtype=kernel.dtype, device=kernel.device)
-    index = torch.arange(out, device=kernel.device)[:, None] + torch.arange(size, device=kernel.device)[None, :]
-    matrix.scatter_(1, index, kernel.expand(out, size))
-    return matrix
+    block = min(_SSIM_BLOCK, out)
+    blocks = -(-out // block)
+    flat = padded.reshape(padded.shape[0], -1)
+    band = _band_matrix(kernel, block)
+    result = flat.new_empty(blocks * block, flat.shape[1])
+    for k in range(blocks):
+        torch.mm(band, flat[k * block : k * block + block + size - 1], out=result[k * block : (k + 1) * block])
+    return result[:out].view(out, *padded.shape[1:])
+
+
+def _padded_rows(length: int, size: int) -> int:
+    out = length - size + 1
+    block = min(_SSIM_BLOCK, out)
+    return -(-out // block) * block + size - 1
 
 
 def ssim(real: Tensor, fake: Tensor, window: int = SSIM_WINDOW, sigma: float = SSIM_SIGMA) -> Tensor:
@@ -69,20 +96,33 @@ def ssim(real: Tensor, fake: Tensor, window: int = SSIM_WINDOW, sigma: float = S
 
 
 def _ssim64(x: Tensor, y: Tensor, window: int, sigma: float) -> Tensor:
-    """SSIM of float64 images (shared by `ssim` and `pixel_metrics`)."""
-    # the five local moments, blurred by the separable window as two banded matrix products
-    stacked = torch.cat([x, y, x * x, y * y, x * y], dim=1)
+    """SSIM of float64 images (shared by `ssim` and `pixel_metrics`), image by image so a value
+    never depends on the other images in the batch (bit for bit)."""
     kernel = gaussian_kernel_1d(window, sigma).to(x.device)
-    rows = _valid_filter_matrix(kernel, x.shape[-2])  # (H-w+1, H)
-    cols = _valid_filter_matrix(kernel, x.shape[-1])  # (W-w+1, W)
-    blurred = rows @ stacked @ cols.T  # BLAS matmuls: fast in float64, unlike depthwise conv
-    mu_x, mu_y, xx, yy, xy = blurred.chunk(5, dim=1)
-    var_x = xx - mu_x**2
-    var_y = yy - mu_y**2
-    cov = xy - mu_x * mu_y
+    return torch.stack([_ssim64_image(a, b, kernel) for a, b in zip(x, y, strict=True)])
+
+
+def _ssim64_image(x: Tensor, y: Tensor, kernel: Tensor) -> Tensor:
+    """SSIM of one (C, H, W) float64 pair: four local moments (x, y, x^2 + y^2, xy; the variances
+    enter the formula only as a sum) blurred by the separable window, rows then columns."""
+    c, h, w = x.shape
+    size = kernel.numel()
+    rows = x.new_empty(_padded_rows(h, size), 4, c, w)  # H leading: the row pass is one wide GEMM per block
+    rows[h:] = 0
+    xs, ys = x.permute(1, 0, 2), y.permute(1, 0, 2)
+    rows[:h, 0], rows[:h, 1] = xs, ys
+    torch.mul(xs, xs, out=rows[:h, 2]).addcmul_(ys, ys)
+    torch.mul(xs, ys, out=rows[:h, 3])
+    blurred_rows = _valid_blur_leading(rows, h, kernel)  # (H', 4, C, W)
+    cols = x.new_empty(_padded_rows(w, size), *blurred_rows.shape[:3])  # W leading for the column pass
+    cols[w:] = 0
+    cols[:w] = blurred_rows.permute(3, 0, 1, 2)
+    mu_x, mu_y, squares, xy = _valid_blur_leading(cols, w, kernel).unbind(2)  # each (W', H', C)
+    mu_xy = mu_x * mu_y
+    mu_sq = mu_x * mu_x + mu_y * mu_y
     c1, c2 = (SSIM_K1 * DATA_RANGE) ** 2, (SSIM_K2 * DATA_RANGE) ** 2
-    ssim_map = ((2 * mu_x * mu_y + c1) * (2 * cov + c2)) / ((mu_x**2 + mu_y**2 + c1) * (var_x + var_y + c2))
-    return ssim_map.mean(dim=(1, 2, 3))
+    ssim_map = ((2 * mu_xy + c1) * (2 * (xy - mu_xy) + c2)) / ((mu_sq + c1) * (squares - mu_sq + c2))
+    return ssim_map.mean()
 
 
 def mse(real: Tensor, fake: Tensor) -> Tensor:

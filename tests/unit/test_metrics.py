@@ -70,6 +70,41 @@ def test_ssim_and_psnr_match_skimage_on_a_real_image() -> None:
     assert 0.5 < fn.ssim(real, fake)[0].item() < 1.0
 
 
+def _dense_ssim(real: torch.Tensor, fake: torch.Tensor) -> torch.Tensor:
+    """SSIM with the window as one dense (out x in) banded matrix per axis and five blurred moments:
+    the textbook formula, unblocked (what `fn.ssim` computed before its blocked GEMMs)."""
+    kernel = fn.gaussian_kernel_1d()
+
+    def band(length: int) -> torch.Tensor:
+        out = length - kernel.numel() + 1
+        matrix = torch.zeros(out, length, dtype=torch.float64)
+        for i in range(out):
+            matrix[i, i : i + kernel.numel()] = kernel
+        return matrix
+
+    x, y = real.double(), fake.double()
+    moments = band(x.shape[-2]) @ torch.cat([x, y, x * x, y * y, x * y], dim=1) @ band(x.shape[-1]).T
+    mu_x, mu_y, xx, yy, xy = moments.chunk(5, dim=1)
+    c1, c2 = fn.SSIM_K1**2, fn.SSIM_K2**2
+    top = (2 * mu_x * mu_y + c1) * (2 * (xy - mu_x * mu_y) + c2)
+    return (top / ((mu_x**2 + mu_y**2 + c1) * (xx - mu_x**2 + yy - mu_y**2 + c2))).mean(dim=(1, 2, 3))
+
+
+@pytest.mark.parametrize("size", [(11, 11), (32, 40), (75, 64), (256, 256), (300, 140)])
+def test_blocked_ssim_equals_the_dense_formula_and_ignores_the_rest_of_the_batch(size: tuple[int, int]) -> None:
+    """Blocked banded GEMMs (any image size, partial last block) = the dense formula to float64
+    rounding; an image's SSIM is bit-identical whatever else shares its batch."""
+    g = torch.Generator().manual_seed(3)
+    real = torch.round(torch.rand(3, 3, *size, generator=g) * 255) / 255
+    fake = (real + 0.05 * torch.randn(3, 3, *size, generator=g)).clamp(0, 1)
+    fake[2] = torch.rand(3, *size, generator=g)
+    got = fn.ssim(real, fake)
+    torch.testing.assert_close(got, _dense_ssim(real, fake), rtol=0, atol=1e-13)
+    for i in range(3):
+        assert torch.equal(fn.ssim(real[i : i + 1], fake[i : i + 1]), got[i : i + 1])
+    assert torch.equal(fn.ssim(real[[2, 0]], fake[[2, 0]]), got[[2, 0]])
+
+
 def test_l1_whole_and_hole_equal_numpy() -> None:
     real, fake, mask = _pair(3)
     r, f, m = real.double().numpy(), fake.double().numpy(), mask.numpy().astype(bool)

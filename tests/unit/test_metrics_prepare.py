@@ -172,3 +172,28 @@ def test_a_used_prepared_backbone_copies_and_pickles() -> None:
         expected = model(real, fake)
         for clone in (copy.deepcopy(model), pickle.loads(pickle.dumps(model))):
             assert torch.equal(clone(real, fake), expected)
+
+
+def test_prepared_features_do_not_depend_on_what_else_is_in_the_batch(inception: nn.Module) -> None:
+    """An image's Inception features and its pixel metrics are bit-identical alone, in a larger
+    batch and at another position (whichever rank or batch first misses the cache stores the same
+    bytes); LPIPS agrees to float32 rounding only: its linear heads are the lpips package's plain
+    1x1 convolutions, which round differently with the batch size when torch runs several threads."""
+    g = torch.Generator().manual_seed(4)
+    images, others = (torch.round(torch.rand(3, 3, 48, 48, generator=g) * 255) / 255 for _ in range(2))
+    prepared = prepare_backbone(copy.deepcopy(inception))
+    with torch.inference_mode():
+        alone = torch.cat([prepared(images[i : i + 1]) for i in range(3)])
+        assert torch.equal(prepared(images), alone)
+        assert torch.equal(prepared(torch.cat([others, images[[2, 0]]]))[3:], alone[[2, 0]])
+    images, others = (torch.round(torch.rand(3, 3, 128, 128, generator=g) * 255) / 255 for _ in range(2))
+    suite = MetricSuite(MetricConfig(), lpips={"alex": prepare_backbone(_lpips())})
+    masks = (torch.rand(3, 1, 128, 128, generator=g) > 0.5).float()
+    batch, _, _ = suite.score(images, others, masks)
+    for rows in ([0], [1], [2], [2, 0]):
+        values, _, _ = suite.score(images[rows], others[rows], masks[rows])
+        for name, column in batch.items():
+            if name == "lpips_alex":
+                np.testing.assert_allclose(values[name], column[rows], rtol=1e-6, err_msg=f"{name} {rows}")
+            else:
+                np.testing.assert_array_equal(values[name], column[rows], err_msg=f"{name} {rows}")
