@@ -611,9 +611,9 @@ def build_context(cfg: Any, suite: MetricSuite | None = None) -> tuple[EvalConte
     from inpaintbench.config import to_plain
     from inpaintbench.data import build_dataset
     from inpaintbench.evaluation.loading import load_inpainter
+    from inpaintbench.evaluation.settings import check_weights, eval_settings
     from inpaintbench.masks import RATIO_BINS, get_protocol, hole_ratio, ratio_bin
     from inpaintbench.metrics.config import MetricConfig
-    from inpaintbench.evaluation.settings import check_weights, eval_settings
 
     settings = eval_settings(cfg)
     device = settings.device

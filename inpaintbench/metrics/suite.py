@@ -34,6 +34,17 @@ from inpaintbench.results import ArrayCache
 
 FEATURE_NAMES = ("inception_real", "inception_fake")
 
+#: Bump when a change to the metric code (a per-image formula's arithmetic, a backbone's preparation)
+#: can move a value's bits. With torch's version it is part of the run hash and of every feature
+#: cache key, so values of the old code are never resumed into, or served to, a run of the new.
+#: 2: SSIM's blurs as blocked banded products, image by image.
+METRIC_CODE_VERSION = 2
+
+
+def metric_code_identity() -> dict[str, object]:
+    """What, besides the config and the backbone weights, decides a metric value's bits."""
+    return {"version": METRIC_CODE_VERSION, "torch": torch.__version__}
+
 
 def image_hashes(images: Tensor) -> list[str]:
     """sha256 of each image's 8-bit HWC bytes (what a lossless PNG of it would hold)."""
@@ -85,12 +96,14 @@ class MetricSuite:
             module = self.lpips.get(net)
             extractors[lpips_metric(net)] = extractor_id(module) if module is not None else "unavailable"
         self._ids = extractors
-        return {"metrics": self.config.identity(), "extractors": extractors}
+        return {"metrics": self.config.identity(), "extractors": extractors, "code": metric_code_identity()}
 
     def _extractor_key(self, name: str) -> str:
+        """The extractor's weight id and the metric code's identity: the feature cache key's prefix."""
         if not hasattr(self, "_ids"):
             self.identity()
-        return self._ids[name]
+        code = metric_code_identity()
+        return f"{self._ids[name]}@code{code['version']}/torch{code['torch']}"
 
     # -- cached network passes ---------------------------------------------------------------
     def _cached(self, keys: list[str], compute: Callable[[list[int]], np.ndarray]) -> np.ndarray:

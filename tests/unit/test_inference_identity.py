@@ -63,3 +63,25 @@ def test_compile_makes_another_run_hash(tmp_path: Any, monkeypatch: pytest.Monke
         ctx, _ = build_context(cfg)
         hashes.add(run_key(ctx, "sample", ctx.batch_size).run_hash)
     assert len(hashes) == 2
+
+
+def test_the_metric_code_version_is_in_the_run_hash_and_the_feature_cache_keys(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A change of metric arithmetic (bumped METRIC_CODE_VERSION) or of torch starts new runs and new
+    feature cache entries; the weight ids shown in tables stay the published ones."""
+    from inpaintbench.metrics import suite as suite_module
+    from inpaintbench.metrics.config import MetricConfig
+
+    def built() -> suite_module.MetricSuite:
+        made = suite_module.MetricSuite(config=MetricConfig.from_cfg({}))
+        made.inception = torch.nn.Identity()
+        made.inception.weights_id = "pt_inception-2015-12-05"  # type: ignore[assignment]
+        return made
+
+    before = built()
+    identity, key = before.identity(), before._extractor_key("inception_fid")
+    monkeypatch.setattr(suite_module, "METRIC_CODE_VERSION", suite_module.METRIC_CODE_VERSION + 1)
+    after = built()
+    assert after.identity() != identity and after._extractor_key("inception_fid") != key
+    assert after.identity()["extractors"] == identity["extractors"]
