@@ -49,6 +49,12 @@ Deliberate deviations from the official code:
 - any H x W is accepted through reflect padding to a multiple of 8 (official: top-left crop);
 - the flow visualisation (`flow_to_image` of the attention argmax) is not drawn; `generate(...,
   return_offsets=True)` returns the raw argmax offsets instead.
+
+Inference-only fast paths (issue 19; taken without autograd, the plain path runs when gradients
+flow; tests/unit/test_inference_fast_paths.py): `gen_deconv` upsamples by one broadcasting copy
+(`layers.upsample`), TF 'SAME' padding zeroes only the border (`layers.tf_padding`), the attention
+propagation adds shifted slices in place (`layers.contextual_attention`): all the same values bit for
+bit. A prepared model runs a CPU batch one sample at a time (`cpu_micro_batch`).
 """
 
 from __future__ import annotations
@@ -64,6 +70,7 @@ from torch import Tensor, nn
 
 from inpaintbench.archs.layers.contextual_attention import ContextualAttention, resize_nearest_tf
 from inpaintbench.archs.layers.tf_padding import Conv2dSame
+from inpaintbench.archs.layers.upsample import upsample_nearest2x
 from inpaintbench.inpainter import LearnedInpainter
 from inpaintbench.model_registry import register_model
 from inpaintbench.release.layout import ReleaseLayout, TFVariables, flat_tensors, register
@@ -92,7 +99,9 @@ class GenDeconv(GenConv):
     """`gen_deconv`: nearest x2 upsampling (align_corners: pixel duplication), then a 3x3 gen_conv."""
 
     def forward(self, x: Tensor) -> Tensor:
-        return super().forward(F.interpolate(x, scale_factor=2.0, mode="nearest"))
+        if torch.is_grad_enabled() and x.requires_grad:
+            return super().forward(F.interpolate(x, scale_factor=2.0, mode="nearest"))
+        return super().forward(upsample_nearest2x(x))  # one copy, also fast in channels_last
 
 
 class CoarseNetwork(nn.Module):
@@ -214,6 +223,12 @@ class DeepFillV1(LearnedInpainter):
 
     size_multiple = 8
     pad_mode = "reflect"
+    #: Samples per forward pass of `generate` on a CPU without autograd (None: the whole batch).
+    #: `archs.inference.prepare_for_inference` sets 1: a sample's activations stay in cache, 1.2x
+    #: faster per image at batch 8 (results/benchmarks/deepfill_vs_tensorflow.md). Every layer,
+    #: contextual attention included, is per sample, so a sample's output is then exactly what it
+    #: gets alone; the batched pass differs from it by float32 rounding only.
+    cpu_micro_batch: int | None = None
 
     def __init__(self, cnum: int = 32, checkpoint_channel_order: str = "bgr") -> None:
         super().__init__()
@@ -244,6 +259,15 @@ class DeepFillV1(LearnedInpainter):
         """
         if x.shape[-2] % 8 or x.shape[-1] % 8:
             raise ValueError(f"DeepFill v1 needs H and W that are multiples of 8, got {tuple(x.shape[-2:])}")
+        step = self.cpu_micro_batch
+        if step and x.shape[0] > step and x.device.type == "cpu" and not torch.is_grad_enabled():
+            parts = [
+                self._generate(x[i : i + step], mask[i : i + step], return_offsets) for i in range(0, x.shape[0], step)
+            ]
+            return tuple(torch.cat(outputs) for outputs in zip(*parts, strict=True))
+        return self._generate(x, mask, return_offsets)
+
+    def _generate(self, x: Tensor, mask: Tensor, return_offsets: bool) -> tuple[Tensor, ...]:
         x_in = x * (1.0 - mask)
         ones = torch.ones_like(mask)
         x_stage1 = self.coarse(torch.cat([x_in, ones, ones * mask], dim=1))
