@@ -51,10 +51,10 @@ Deliberate deviations from the official code:
   return_offsets=True)` returns the raw argmax offsets instead.
 
 Inference-only fast paths (issue 19; taken without autograd, the plain path runs when gradients
-flow; tests/unit/test_inference_fast_paths.py): `gen_deconv` upsamples by one broadcasting copy
-(`layers.upsample`), TF 'SAME' padding zeroes only the border (`layers.tf_padding`), the attention
-propagation adds shifted slices in place (`layers.contextual_attention`): all the same values bit for
-bit. A prepared model runs a CPU batch one sample at a time (`cpu_micro_batch`).
+flow; tests/unit/test_inference_fast_paths.py): TF 'SAME' padding zeroes only the border
+(`layers.tf_padding`), the attention propagation adds shifted slices in place
+(`layers.contextual_attention`): the same values bit for bit. A prepared model runs a CPU batch one
+sample at a time (`cpu_micro_batch`).
 """
 
 from __future__ import annotations
@@ -70,7 +70,6 @@ from torch import Tensor, nn
 
 from inpaintbench.archs.layers.contextual_attention import ContextualAttention, resize_nearest_tf
 from inpaintbench.archs.layers.tf_padding import Conv2dSame
-from inpaintbench.archs.layers.upsample import upsample_nearest2x
 from inpaintbench.inpainter import LearnedInpainter
 from inpaintbench.model_registry import register_model
 from inpaintbench.release.layout import ReleaseLayout, TFVariables, flat_tensors, register
@@ -99,9 +98,7 @@ class GenDeconv(GenConv):
     """`gen_deconv`: nearest x2 upsampling (align_corners: pixel duplication), then a 3x3 gen_conv."""
 
     def forward(self, x: Tensor) -> Tensor:
-        if torch.is_grad_enabled() and x.requires_grad:
-            return super().forward(F.interpolate(x, scale_factor=2.0, mode="nearest"))
-        return super().forward(upsample_nearest2x(x))  # one copy, also fast in channels_last
+        return super().forward(F.interpolate(x, scale_factor=2.0, mode="nearest"))
 
 
 class CoarseNetwork(nn.Module):
