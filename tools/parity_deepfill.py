@@ -9,6 +9,7 @@ so both sides get identical values whatever order they create them in.
 from __future__ import annotations
 
 import contextlib
+import importlib.util
 import math
 import sys
 import types
@@ -99,7 +100,8 @@ def install_tf1_shims(tf: types.ModuleType, neuralgym_dir: Path) -> None:
     )
     tf.contrib = types.SimpleNamespace(layers=contrib_layers)
     sys.modules["tensorflow"] = tf
-    sys.modules["cv2"] = types.ModuleType("cv2")
+    if importlib.util.find_spec("cv2") is None:  # neuralgym imports it; the project's baselines need the real one
+        sys.modules["cv2"] = types.ModuleType("cv2")
 
     package = types.ModuleType("neuralgym")
     package.__path__ = [str(neuralgym_dir / "neuralgym")]

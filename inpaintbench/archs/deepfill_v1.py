@@ -49,6 +49,12 @@ Deliberate deviations from the official code:
 - any H x W is accepted through reflect padding to a multiple of 8 (official: top-left crop);
 - the flow visualisation (`flow_to_image` of the attention argmax) is not drawn; `generate(...,
   return_offsets=True)` returns the raw argmax offsets instead.
+
+Inference-only fast paths (issue 19; taken without autograd, the plain path runs when gradients
+flow; tests/unit/test_inference_fast_paths.py): TF 'SAME' padding zeroes only the border
+(`layers.tf_padding`), the attention propagation adds shifted slices in place
+(`layers.contextual_attention`): the same values bit for bit. A prepared model runs a CPU batch one
+sample at a time (`cpu_micro_batch`).
 """
 
 from __future__ import annotations
@@ -214,6 +220,12 @@ class DeepFillV1(LearnedInpainter):
 
     size_multiple = 8
     pad_mode = "reflect"
+    #: Samples per forward pass of `generate` on a CPU without autograd (None: the whole batch).
+    #: `archs.inference.prepare_for_inference` sets 1: a sample's activations stay in cache, 1.2x
+    #: faster per image at batch 8 (results/benchmarks/deepfill_vs_tensorflow.md). Every layer,
+    #: contextual attention included, is per sample, so a sample's output is then exactly what it
+    #: gets alone; the batched pass differs from it by float32 rounding only.
+    cpu_micro_batch: int | None = None
 
     def __init__(self, cnum: int = 32, checkpoint_channel_order: str = "bgr") -> None:
         super().__init__()
@@ -244,6 +256,15 @@ class DeepFillV1(LearnedInpainter):
         """
         if x.shape[-2] % 8 or x.shape[-1] % 8:
             raise ValueError(f"DeepFill v1 needs H and W that are multiples of 8, got {tuple(x.shape[-2:])}")
+        step = self.cpu_micro_batch
+        if step and x.shape[0] > step and x.device.type == "cpu" and not torch.is_grad_enabled():
+            parts = [
+                self._generate(x[i : i + step], mask[i : i + step], return_offsets) for i in range(0, x.shape[0], step)
+            ]
+            return tuple(torch.cat(outputs) for outputs in zip(*parts, strict=True))
+        return self._generate(x, mask, return_offsets)
+
+    def _generate(self, x: Tensor, mask: Tensor, return_offsets: bool) -> tuple[Tensor, ...]:
         x_in = x * (1.0 - mask)
         ones = torch.ones_like(mask)
         x_stage1 = self.coarse(torch.cat([x_in, ones, ones * mask], dim=1))

@@ -45,6 +45,9 @@ Deliberate deviations from the port (naoto0804 `net.py`):
   the training recipe chooses the parametrisation Adam steps in (`parametrisation: nvidia | port`,
   `systems/reconstruction.py`): `port` gives each partial conv lr/(C_in·k²) and eps·(C_in·k²), exactly
   the port's step on its own weights; the layout and every output stay NVIDIA's.
+- Without autograd the decoder writes the upsampled, masked features and the masked skip straight
+  into one concatenation buffer (`_masked_concat`, one pass, no memory-format copy); with autograd
+  it runs interpolate + cat. The same products, bit for bit (tests/unit/test_inference_fast_paths.py).
 - `train()` returns the module (the port's override returns None). BatchNorm freezing for the
   fine-tune stage lives in the training system (`systems/reconstruction.py`), not in the network.
 """
@@ -59,6 +62,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from inpaintbench.archs.layers.partial_conv import PartialConv2d, port_weight_to_nvidia
+from inpaintbench.archs.layers.upsample import empty_like_format, upsample_nearest2x
 from inpaintbench.inpainter import LearnedInpainter
 from inpaintbench.model_registry import register_model
 from inpaintbench.release.layout import ReleaseLayout, flat_tensors, foreign_objects, register
@@ -187,15 +191,31 @@ class PConvUNet(nn.Module):
             masks.append(m)
         h, m = features[-1], masks[-1]
         for level in range(self.layer_size, 0, -1):
-            # nearest ×2 commutes with masking: mask at the low resolution, then upsample (4× cheaper)
-            h_up = F.interpolate(h * m, scale_factor=2, mode="nearest")
-            m_up = F.interpolate(m, scale_factor=2, mode="nearest")
             skip, skip_mask = features[level - 1], masks[level - 1]
+            m_up = F.interpolate(m, scale_factor=2, mode="nearest")
             # features and masks are concatenated separately; the mask as a valid-channel count
-            masked = torch.cat([h_up, skip * skip_mask], dim=1)
+            masked = _masked_concat(h, m, skip, skip_mask)
             count = m_up * h.shape[1] + skip_mask * skip.shape[1]
             h, m = getattr(self, f"dec_{level}").forward_masked(masked, count)
         return h, m
+
+
+def _masked_concat(h: Tensor, mask: Tensor, skip: Tensor, skip_mask: Tensor) -> Tensor:
+    """cat([nearest×2(h ⊙ mask), skip ⊙ skip_mask], dim=1), in the memory format of `h`.
+
+    Nearest ×2 commutes with masking, so the mask is applied at the low resolution. Without autograd
+    both halves are written straight into one buffer (`upsample_nearest2x` into its first channels):
+    one pass instead of mask, upsample, mask and cat, and no memory-format copy where the skip is
+    channels-first (the input image) but `h` channels_last. Same products either way, bit for bit.
+    """
+    if torch.is_grad_enabled() and (h.requires_grad or skip.requires_grad):
+        h_up = F.interpolate(h * mask, scale_factor=2, mode="nearest")
+        return torch.cat([h_up, skip * skip_mask], dim=1)
+    n, c, height, width = h.shape
+    out = empty_like_format(h, (n, c + skip.shape[1], 2 * height, 2 * width), torch.result_type(h, skip))
+    upsample_nearest2x(h, mask, out=out[:, :c])
+    torch.mul(skip, skip_mask.to(skip.dtype), out=out[:, c:])
+    return out
 
 
 class PConvInpainter(LearnedInpainter):

@@ -70,10 +70,16 @@ def _extract_patches(x: Tensor, kernel: int, stride: int) -> Tensor:
 
 def _fuse_diagonal(scores: Tensor, fuse_k: int) -> Tensor:
     """'SAME' convolution of an (N,P,Q) matrix with a fuse_k x fuse_k identity kernel."""
-    out = scores
+    if torch.is_grad_enabled() and scores.requires_grad:
+        out = scores
+        for shift in range(1, fuse_k // 2 + 1):
+            out = out + F.pad(scores[:, :-shift, :-shift], (shift, 0, shift, 0))
+            out = out + F.pad(scores[:, shift:, shift:], (0, shift, 0, shift))
+        return out
+    out = scores.clone()  # the same sums in the same order, without the padded copies
     for shift in range(1, fuse_k // 2 + 1):
-        out = out + F.pad(scores[:, :-shift, :-shift], (shift, 0, shift, 0))
-        out = out + F.pad(scores[:, shift:, shift:], (0, shift, 0, shift))
+        out[:, shift:, shift:] += scores[:, :-shift, :-shift]
+        out[:, :-shift, :-shift] += scores[:, shift:, shift:]
     return out
 
 

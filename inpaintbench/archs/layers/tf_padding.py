@@ -9,8 +9,9 @@ grid by half a pixel per layer (reference/deepfill_v1.md section 4).
 
 from __future__ import annotations
 
-import torch.nn.functional as F
 from torch import Tensor, nn
+
+from inpaintbench.archs.layers.upsample import empty_like_format
 
 
 def same_padding(size: int, kernel: int, stride: int = 1, dilation: int = 1) -> tuple[int, int]:
@@ -27,7 +28,13 @@ def pad_same(x: Tensor, kernel: int, stride: int = 1, dilation: int = 1) -> Tens
     left, right = same_padding(x.shape[-1], kernel, stride, dilation)
     if top == bottom == left == right == 0:
         return x
-    return F.pad(x, (left, right, top, bottom))
+    height, width = x.shape[-2:]
+    out = empty_like_format(x, (*x.shape[:-2], top + height + bottom, left + width + right))
+    # zero only the border (F.pad fills the whole tensor, then copies the interior over it)
+    for border in (out[..., :top, :], out[..., top + height :, :], out[..., :, :left], out[..., :, left + width :]):
+        border.zero_()
+    out[..., top : top + height, left : left + width].copy_(x)
+    return out
 
 
 class Conv2dSame(nn.Conv2d):
