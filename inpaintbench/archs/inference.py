@@ -15,6 +15,9 @@ results/benchmarks/model_speed.md:
   A prepared model's state dict is **not a weights file**: its convolutions hold folded weights.
 - **in-place activations** where the activation's input is a fresh tensor nothing else reads
   (DeepFill's `gen_conv` ELU, PConv's ReLU / LeakyReLU).
+- **RFR-Net**: the RFR module's transposed convolutions run as matmul + col2im on small inputs
+  (`layers.matmul_conv_transpose`: `dec_3` at batch 1-2, 1.6x faster than oneDNN there), and its
+  ReLU / LeakyReLU act in place.
 - **channels_last** (`channels_last=None` picks it per architecture, where it measured faster here).
 - **torch.compile** (opt-in, `compile=True`): compiles `predict`; the first call's duration (the
   compile) is logged.
@@ -38,10 +41,16 @@ from torch import Tensor, nn
 from inpaintbench.archs.deepfill_v1 import DeepFillV1, GenConv
 from inpaintbench.archs.lama import LamaInpainter
 from inpaintbench.archs.layers.ffc import FFC_BN_ACT, FourierUnit, SpectralTransform
+from inpaintbench.archs.layers.matmul_conv_transpose import MatmulConvTranspose2d
 from inpaintbench.archs.pconv import PartialConvBlock, PConvInpainter
-from inpaintbench.archs.rfr import Bottleneck, RFRNet
+from inpaintbench.archs.rfr import Bottleneck, RFRModule, RFRNet
 
 log = logging.getLogger(__name__)
+
+#: Bumped whenever preparation changes a prepared model's outputs (even by rounding); part of the
+#: completed-image cache key. 2: RFR-Net's attention propagates query features and its small
+#: transposed convolutions run as matmul + fold (issue 19, perf-rfr).
+PREPARATION_VERSION = 2
 
 _CONVS = (nn.Conv2d, nn.ConvTranspose2d)
 _IN_PLACE_ACTIVATIONS = (nn.ELU, nn.ReLU, nn.LeakyReLU)
@@ -104,6 +113,7 @@ def prepare_for_inference(model: Any, *, channels_last: bool | None = None, comp
         setattr(parent, name, FoldedBatchNorm(bn))
     for module in _in_place_candidates(prepared):
         module.inplace = True
+    _prepare_rfr_modules(prepared)
     if channels_last is None:
         channels_last = isinstance(prepared, CHANNELS_LAST_PAYS)
     if channels_last:
@@ -170,6 +180,24 @@ def _fold(bn: nn.BatchNorm2d, convs: list[nn.Module], partial: bool) -> None:
         target.register_buffer("bias", shift.to(target.weight.dtype), persistent=False)
 
 
+# -- RFR-Net -------------------------------------------------------------------------------------------
+
+
+def _prepare_rfr_modules(model: nn.Module) -> None:
+    """In every RFR module: transposed convolutions as matmul + fold (which themselves fall back to
+    oneDNN on inputs with many pixels), and each conv -> BatchNorm -> activation block's activation
+    in place (its input is the block's fresh convolution output)."""
+    for module in model.modules():
+        if not isinstance(module, RFRModule):
+            continue
+        for block in module.children():
+            if isinstance(block, nn.Sequential) and isinstance(block[0], _CONVS):
+                if isinstance(block[0], nn.ConvTranspose2d):
+                    block[0] = MatmulConvTranspose2d(block[0])
+                if isinstance(block[-1], _IN_PLACE_ACTIVATIONS):
+                    block[-1].inplace = True
+
+
 # -- activations, compile ------------------------------------------------------------------------------
 
 
@@ -210,6 +238,7 @@ def _compile(model: nn.Module) -> None:
 __all__ = [
     "CHANNELS_LAST_PAYS",
     "CPU_BATCH_SIZE",
+    "PREPARATION_VERSION",
     "FoldedBatchNorm",
     "default_batch_size",
     "prepare_for_inference",

@@ -38,6 +38,12 @@ Deliberate deviations from the official `modules/RFRNet.py` (none changes the fu
 - The attention's score history is passed explicitly through the loop (see layers/kca.py), not
   reset through module attributes; the official `train(finetune=...)` override (which returns None,
   breaking `.eval()` chaining) is not copied: the training system freezes BatchNorm for fine-tuning.
+- The knowledge-consistent attention sums neighbouring query features before the score product
+  instead of box-filtering the score map (layers/kca.py; equal up to float32 rounding, 1.1x faster
+  at batch 8, issue 19).
+- `archs.inference.prepare_for_inference` (eval only) runs the RFR module's transposed convolutions as
+  matmul + col2im where the input is small (`dec_3` at batch 1-2; layers/matmul_conv_transpose.py)
+  and its activations in place; equal up to float32 rounding.
 - Width, iteration count, kernel size and tail width are constructor arguments so that the `_tiny`
   variant keeps the structure with fewer channels; `max_channels` caps the encoder width (512 = the
   official cap, reached at 8x the head width). Activations are not in-place.
