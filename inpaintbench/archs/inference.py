@@ -17,7 +17,7 @@ results/benchmarks/model_speed.md:
   (DeepFill's `gen_conv` ELU, PConv's ReLU / LeakyReLU).
 - **RFR-Net**: the RFR module's transposed convolutions run as matmul + col2im on small inputs
   (`layers.matmul_conv_transpose`: `dec_3` at batch 1-2, 1.6x faster than oneDNN there), and its
-  ReLU / LeakyReLU act in place.
+  ReLU / LeakyReLU act in place; on a CPU it runs a batch one image at a time (`RFR_CPU_CHUNK`).
 - **channels_last** (`channels_last=None` picks it per architecture, where it measured faster here).
 - **torch.compile** (opt-in, `compile=True`): compiles `predict`; the first call's duration (the
   compile) is logged.
@@ -183,11 +183,19 @@ def _fold(bn: nn.BatchNorm2d, convs: list[nn.Module], partial: bool) -> None:
 # -- RFR-Net -------------------------------------------------------------------------------------------
 
 
+#: RFR-Net on a CPU: images per network pass (`RFRNet.cpu_chunk`); batch 8 in chunks of 2 took 27.0 s,
+#: in chunks of 1 28.3 s, whole 33.7 s (one round, load 5; results/benchmarks/model_speed.md).
+RFR_CPU_CHUNK = 2
+
+
 def _prepare_rfr_modules(model: nn.Module) -> None:
-    """In every RFR module: transposed convolutions as matmul + fold (which themselves fall back to
-    oneDNN on inputs with many pixels), and each conv -> BatchNorm -> activation block's activation
-    in place (its input is the block's fresh convolution output)."""
+    """RFR-Net runs CPU batches `RFR_CPU_CHUNK` images at a time. In every RFR module: transposed
+    convolutions as matmul + fold (which fall back to oneDNN on inputs with many pixels), and each
+    conv -> BatchNorm -> activation block's activation in place (its input is the block's fresh
+    convolution output)."""
     for module in model.modules():
+        if isinstance(module, RFRNet):
+            module.cpu_chunk = RFR_CPU_CHUNK
         if not isinstance(module, RFRModule):
             continue
         for block in module.children():
