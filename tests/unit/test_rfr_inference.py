@@ -3,8 +3,9 @@
 - the knowledge-consistent attention (propagation on query features, scores stored queries x keys)
   against a transcription of the official `modules/Attention.py` loop;
 - `MatmulConvTranspose2d` against `nn.ConvTranspose2d`;
-- the prepared zoo RFR-Net against the model as `main` built it before (official attention, oneDNN
-  transposed convolutions), at a size that is not a multiple of 16 and batch > 1.
+- the prepared zoo RFR-Net (chunked CPU batches) against the model as `main` built it before
+  (official attention, oneDNN transposed convolutions, whole batch), at a size that is not a
+  multiple of 16 and batch > 1.
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from inpaintbench import create_model, load_weights
-from inpaintbench.archs.inference import prepare_for_inference
+from inpaintbench.archs.inference import RFR_CPU_CHUNK, prepare_for_inference
 from inpaintbench.archs.layers.kca import KCAState, KnowledgeConsistentAttention
 from inpaintbench.archs.layers.matmul_conv_transpose import MAX_COLUMNS, MatmulConvTranspose2d
 from tools import parity
@@ -122,15 +123,21 @@ def as_main_built_it(model: nn.Module) -> nn.Module:
 
 @pytest.mark.skipif(not RFR_ZOO.exists(), reason="zoo checkpoint missing")
 def test_prepared_zoo_rfr_equals_the_former_path() -> None:
-    """Trained weights, 72x100 (padded to 80x112), batch 2: prepared now vs as built before, <= 1e-5."""
+    """Trained weights, 72x100 (padded to 80x112), batch 3 (run as chunks of 2 + 1): prepared now vs
+    the model as built before, <= 1e-5; whole-batch and chunked passes agree as closely."""
     model = create_model("rfr_net_tiny")
     load_weights(model, RFR_ZOO)
     model.eval()
-    image = parity.smooth_images(5, 2, 112)[..., :72, :100].contiguous()
-    mask = parity.box_holes(2, 112, [[20, 30, 25, 40], [50, 4, 20, 30]])[..., :72, :100].contiguous()
+    image = parity.smooth_images(5, 3, 112)[..., :72, :100].contiguous()
+    boxes = [[20, 30, 25, 40], [50, 4, 20, 30], [0, 60, 40, 40]]
+    mask = parity.box_holes(3, 112, boxes)[..., :72, :100].contiguous()
     image = image * (1 - mask)
     before = as_main_built_it(model).inpaint(image, mask)
     prepared = prepare_for_inference(model)
+    assert model.cpu_chunk is None and prepared.cpu_chunk == RFR_CPU_CHUNK < image.shape[0]
     now = prepared.inpaint(image, mask)
     assert (now - before).abs().max() <= 1e-5
     assert torch.equal(prepared.inpaint(image, mask), now)  # deterministic
+    whole = copy.copy(prepared)
+    whole.cpu_chunk = None
+    assert (whole.inpaint(image, mask) - now).abs().max() <= 1e-5
