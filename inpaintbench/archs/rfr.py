@@ -44,7 +44,7 @@ Deliberate deviations from the official `modules/RFRNet.py` (none changes the fu
 - `archs.inference.prepare_for_inference` (eval only) runs the RFR module's transposed convolutions as
   matmul + col2im where the input is small (`dec_3` at batch 1-2; layers/matmul_conv_transpose.py)
   and its activations in place, and sets `cpu_chunk` so a CPU batch runs 2 images per pass (cache-
-  resident maps and scores, 1.2x at batch 8); equal up to float32 rounding (each image is independent).
+  resident maps and scores, 1.1-1.2x at batch 8); equal up to float32 rounding (each image is independent).
 - Width, iteration count, kernel size and tail width are constructor arguments so that the `_tiny`
   variant keeps the structure with fewer channels; `max_channels` caps the encoder width (512 = the
   official cap, reached at 8x the head width). Activations are not in-place.
