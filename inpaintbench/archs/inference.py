@@ -16,8 +16,8 @@ results/benchmarks/model_speed.md:
 - **in-place activations** where the activation's input is a fresh tensor nothing else reads
   (DeepFill's `gen_conv` ELU, PConv's ReLU / LeakyReLU).
 - **RFR-Net**: the RFR module's transposed convolutions run as matmul + col2im on small inputs
-  (`layers.matmul_conv_transpose`: `dec_3` at batch 1-2, 1.6x faster than oneDNN there), and its
-  ReLU / LeakyReLU act in place; on a CPU it runs a batch one image at a time (`RFR_CPU_CHUNK`).
+  (`layers.matmul_conv_transpose`: `dec_3` at batch 1-2, 1.5-1.7x faster than oneDNN there), and its
+  ReLU / LeakyReLU act in place; on a CPU it runs a batch two images at a time (`RFR_CPU_CHUNK`).
 - **channels_last** (`channels_last=None` picks it per architecture, where it measured faster here).
 - **torch.compile** (opt-in, `compile=True`): compiles `predict`; the first call's duration (the
   compile) is logged.
@@ -48,8 +48,8 @@ from inpaintbench.archs.rfr import Bottleneck, RFRModule, RFRNet
 log = logging.getLogger(__name__)
 
 #: Bumped whenever preparation changes a prepared model's outputs (even by rounding); part of the
-#: completed-image cache key. 2: RFR-Net's attention propagates query features and its small
-#: transposed convolutions run as matmul + fold (issue 19, perf-rfr).
+#: completed-image cache key. 2: RFR-Net's attention propagates query features, its small transposed
+#: convolutions run as matmul + fold and CPU batches run two images per pass (issue 19, perf-rfr).
 PREPARATION_VERSION = 2
 
 _CONVS = (nn.Conv2d, nn.ConvTranspose2d)
