@@ -15,10 +15,13 @@ results/benchmarks/model_speed.md:
   A prepared model's state dict is **not a weights file**: its convolutions hold folded weights.
 - **in-place activations** where the activation's input is a fresh tensor nothing else reads
   (DeepFill's `gen_conv` ELU, PConv's ReLU / LeakyReLU).
+- **RFR-Net**: the RFR module's transposed convolutions run as matmul + col2im on small inputs
+  (`layers.matmul_conv_transpose`: `dec_3` at batch 1-2, 1.5-1.7x faster than oneDNN there), and its
+  ReLU / LeakyReLU act in place.
 - **channels_last** (`channels_last=None` picks it per architecture, where it measured faster here).
-- **one sample per forward pass on a CPU** where it pays (`CPU_MICRO_BATCH`: DeepFill v1, whose
-  activations then stay in cache; a sample's output is what it gets alone, and moves from the
-  batched pass's by float32 rounding: `INFERENCE_VERSION` 2).
+- **micro-batches on a CPU** where they pay (`CPU_MICRO_BATCH`: DeepFill v1 one sample per pass,
+  RFR-Net two, whose activations then stay in cache; outputs move from the whole-batch pass's by
+  float32 rounding: `INFERENCE_VERSION` 2).
 - **torch.compile** (opt-in, `compile=True`): compiles `predict`; the first call's duration (the
   compile) is logged.
 
@@ -41,8 +44,9 @@ from torch import Tensor, nn
 from inpaintbench.archs.deepfill_v1 import DeepFillV1, GenConv
 from inpaintbench.archs.lama import LamaInpainter
 from inpaintbench.archs.layers.ffc import FFC_BN_ACT, FourierUnit, SpectralTransform
+from inpaintbench.archs.layers.matmul_conv_transpose import MatmulConvTranspose2d
 from inpaintbench.archs.pconv import PartialConvBlock, PConvInpainter
-from inpaintbench.archs.rfr import Bottleneck, RFRNet
+from inpaintbench.archs.rfr import Bottleneck, RFRModule, RFRNet
 
 log = logging.getLogger(__name__)
 
@@ -64,13 +68,16 @@ GPU_BATCH_SIZE = 16
 #: Bump when a change to `prepare_for_inference` or to a model's forward code can move a prepared
 #: model's output bits: it is part of every run hash and completed-image cache key (`inference_identity`),
 #: so results computed by the old code are never resumed into, or served to, the new.
-#: 2: DeepFill v1 runs a CPU batch one sample at a time (`CPU_MICRO_BATCH`; float32 rounding, <= 1e-5).
+#: 2 (issue 19): CPU batches run in micro-batches (`CPU_MICRO_BATCH`); RFR-Net's attention propagates
+#: query features and its small transposed convolutions run as matmul + fold (float32 rounding, <= 1e-5).
 INFERENCE_VERSION = 2
 
-#: Architectures whose prepared copy runs a CPU batch one sample at a time (`cpu_micro_batch = 1`):
-#: DeepFill v1 is 1.2x faster per image that way at batch 8 (outputs move by float32 rounding);
-#: PConv gained only 1.06x, within the noise of this machine, so it keeps whole batches.
-CPU_MICRO_BATCH: tuple[type[nn.Module], ...] = (DeepFillV1,)
+#: Images per network pass of a prepared model on a CPU (its `cpu_micro_batch`), where smaller passes
+#: keep the activations in cache: DeepFill v1 one at a time (1.2x faster per image at batch 8);
+#: RFR-Net two (batch 8 in passes of 2 took 27.0 s, of 1 28.3 s, whole 33.7 s: one round, load 5).
+#: PConv gained only 1.06x, within the noise of this machine, so it keeps whole batches. A sample's
+#: output then depends on the batch only through its micro-batch (float32 rounding).
+CPU_MICRO_BATCH: dict[type[nn.Module], int] = {DeepFillV1: 1, RFRNet: 2}
 
 
 def default_batch_size(device: torch.device | str) -> int:
@@ -129,8 +136,11 @@ def prepare_for_inference(model: Any, *, channels_last: bool | None = None, comp
         setattr(parent, name, FoldedBatchNorm(bn))
     for module in _in_place_candidates(prepared):
         module.inplace = True
-    if isinstance(prepared, CPU_MICRO_BATCH):
-        prepared.cpu_micro_batch = 1
+    for module in prepared.modules():
+        for architecture, images in CPU_MICRO_BATCH.items():
+            if isinstance(module, architecture):
+                module.cpu_micro_batch = images
+    _prepare_rfr_modules(prepared)
     if channels_last is None:
         channels_last = isinstance(prepared, CHANNELS_LAST_PAYS)
     if channels_last:
@@ -195,6 +205,25 @@ def _fold(bn: nn.BatchNorm2d, convs: list[nn.Module], partial: bool) -> None:
     else:  # a bias-free conv gets its bias as a buffer outside the state dict
         del target._parameters["bias"]
         target.register_buffer("bias", shift.to(target.weight.dtype), persistent=False)
+
+
+# -- RFR-Net -------------------------------------------------------------------------------------------
+
+
+def _prepare_rfr_modules(model: nn.Module) -> None:
+    """In every RFR module of RFR-Net: transposed
+    convolutions as matmul + fold (which fall back to oneDNN on inputs with many pixels), and each
+    conv -> BatchNorm -> activation block's activation in place (its input is the block's fresh
+    convolution output)."""
+    for module in model.modules():
+        if not isinstance(module, RFRModule):
+            continue
+        for block in module.children():
+            if isinstance(block, nn.Sequential) and isinstance(block[0], _CONVS):
+                if isinstance(block[0], nn.ConvTranspose2d):
+                    block[0] = MatmulConvTranspose2d(block[0])
+                if isinstance(block[-1], _IN_PLACE_ACTIVATIONS):
+                    block[-1].inplace = True
 
 
 # -- activations, compile ------------------------------------------------------------------------------

@@ -38,6 +38,13 @@ Deliberate deviations from the official `modules/RFRNet.py` (none changes the fu
 - The attention's score history is passed explicitly through the loop (see layers/kca.py), not
   reset through module attributes; the official `train(finetune=...)` override (which returns None,
   breaking `.eval()` chaining) is not copied: the training system freezes BatchNorm for fine-tuning.
+- The knowledge-consistent attention sums neighbouring query features before the score product
+  instead of box-filtering the score map (layers/kca.py; equal up to float32 rounding, 1.1x faster
+  at batch 8, issue 19).
+- `archs.inference.prepare_for_inference` (eval only) runs the RFR module's transposed convolutions as
+  matmul + col2im where the input is small (`dec_3` at batch 1-2; layers/matmul_conv_transpose.py)
+  and its activations in place, and sets `cpu_micro_batch` so a CPU batch runs 2 images per pass (cache-
+  resident maps and scores, 1.1-1.2x at batch 8); equal up to float32 rounding (each image is independent).
 - Width, iteration count, kernel size and tail width are constructor arguments so that the `_tiny`
   variant keeps the structure with fewer channels; `max_channels` caps the encoder width (512 = the
   official cap, reached at 8x the head width). Activations are not in-place.
@@ -172,9 +179,22 @@ class RFRNet(LearnedInpainter):
         self.tail2 = Bottleneck(tail_channels)
         self.out = nn.Conv2d(2 * tail_channels, 3, 3, 1, 1, bias=False)
 
+    #: On a CPU, at most this many images per network pass (None: the whole batch). Set by
+    #: `archs.inference.prepare_for_inference`; see `predict`.
+    cpu_micro_batch: int | None = None
+
     # --- the contract -------------------------------------------------------------------------
     def predict(self, image: Tensor, mask: Tensor) -> Tensor:
-        """image [0,1], mask 1 = hole (padded to a multiple of 16) -> raw output, not clamped."""
+        """image [0,1], mask 1 = hole (padded to a multiple of 16) -> raw output, not clamped.
+
+        With `cpu_micro_batch` set, a larger CPU batch runs `cpu_micro_batch` images at a time: every image is
+        computed independently (eval-mode BatchNorm, per-image attention), and one image's 128x128
+        64-channel maps and 1024x1024 attention scores stay in cache where eight do not (batch 8 took
+        1.4x longer per image than batch 1; results/benchmarks/model_speed.md).
+        """
+        chunk = self.cpu_micro_batch
+        if chunk and image.device.type == "cpu" and image.shape[0] > chunk:
+            return torch.cat([self.predict(i, m) for i, m in zip(image.split(chunk), mask.split(chunk), strict=True)])
         valid = 1.0 - mask
         return self.network_forward(image * valid, valid.expand(-1, 3, -1, -1))
 

@@ -19,6 +19,12 @@ recurrence. For each sample:
 
 Deliberate deviations from the official `modules/Attention.py` (numerics equal up to float rounding):
 - Batched (`bmm` over the batch) instead of a Python loop over samples with one conv per sample.
+- Propagation (step 3) sums the *query features* over the 3x3 neighbourhood before the score product
+  (<K_k, sum_q' F_q'> = sum_q' <K_k, F_q'>, zero padding included), instead of box-filtering the
+  (h*w)-channel score map: the same sums on a C-channel map (512 vs 1024 channels at 256 input).
+  The scores live as (B, queries, keys) in memory, so the softmax over keys is contiguous;
+  `KCAState.scores` is a (B, keys, h, w) view of them. The blend divides once per query (`blend_scores`).
+  Together 1.7x faster attention; outputs move by float32 rounding only (issue 19, model_speed.md).
 - The score history is explicit state passed in and returned (`KCAState`), not attributes that the
   caller must reset: nothing leaks between forward passes, and the module is re-entrant. As in the
   official code the history is not detached, so gradients reach earlier iterations.
@@ -52,17 +58,34 @@ def normalised_keys(features: Tensor) -> Tensor:
     return keys / torch.sum(keys**2, dim=1, keepdim=True) ** 0.5
 
 
-def propagate(scores: Tensor, size: int) -> Tensor:
-    """Sum scores over a size x size neighbourhood of query positions, per key, zero padded."""
+def box_sum(features: Tensor, size: int) -> Tensor:
+    """Sum over the size x size neighbourhood of every position, zero padded: (B,C,h,w) -> (B,C,h,w).
+
+    Separable (rows, then columns), as slices of one padded copy.
+    """
     if size == 1:
-        return scores
-    return F.avg_pool2d(scores, size, stride=1, padding=size // 2) * (size * size)
+        return features
+    radius = size // 2
+    height, width = features.shape[-2:]
+    padded = F.pad(features, (radius, radius, radius, radius))
+    rows = padded[..., :, :width]
+    for dx in range(1, size):
+        rows = rows + padded[..., :, dx : dx + width]
+    summed = rows[..., :height, :]
+    for dy in range(1, size):
+        summed = summed + rows[..., dy : dy + height, :]
+    return summed
 
 
 def blend_scores(previous: Tensor, previous_mask: Tensor, current: Tensor, ratio: Tensor) -> Tensor:
-    """Knowledge consistency: (A' M' + A w) / (M' + w) with w = |r| + 1e-7."""
+    """Knowledge consistency: (A' M' + A w) / (M' + w) with w = |r| + 1e-7, M' broadcast over keys.
+
+    Written as A' (M' / (M' + w)) + A (w / (M' + w)) so the division runs once per query, not per
+    score; where M' = 0 the second factor is exactly 1 and A passes through unchanged.
+    """
     weight = torch.abs(ratio) + RATIO_EPS
-    return (previous * previous_mask + current * weight) / (previous_mask + weight)
+    total = previous_mask + weight
+    return torch.addcmul(current * (weight / total), previous, previous_mask / total)
 
 
 class KnowledgeConsistentAttention(nn.Module):
@@ -81,14 +104,18 @@ class KnowledgeConsistentAttention(nn.Module):
         batch, channels, height, width = features.shape
         if mask.shape[-2:] != (height, width):
             mask = F.interpolate(mask, size=(height, width), mode="nearest")
-        keys = normalised_keys(features)
-        scores = torch.bmm(keys.transpose(1, 2), features.flatten(2))  # (B, keys, queries)
-        scores = propagate(scores.view(batch, height * width, height, width), self.propagate_size)
-        attention = torch.softmax(scores, dim=1)
+        keys = normalised_keys(features)  # (B, C, keys)
+        # Propagation sums the scores of neighbouring queries for each key; the score is linear in the
+        # query, so summing the neighbouring query features first gives the same sums with C/(h*w) of
+        # the work. Scores are laid out (B, queries, keys): the softmax over keys runs along memory.
+        queries = box_sum(features, self.propagate_size).flatten(2)  # (B, C, queries)
+        attention = torch.softmax(torch.bmm(queries.transpose(1, 2), keys), dim=2)
         if state is not None:
-            attention = blend_scores(state.scores, state.mask, attention, self.ratio)
-        out = torch.bmm(keys, attention.view(batch, height * width, height * width))
-        return out.view(batch, channels, height, width), KCAState(attention, mask)
+            previous = state.scores.flatten(2).transpose(1, 2)  # (B, queries, keys), a view
+            attention = blend_scores(previous, state.mask.flatten(1).unsqueeze(2), attention, self.ratio)
+        out = torch.bmm(keys, attention.transpose(1, 2))
+        scores = attention.transpose(1, 2).view(batch, height * width, height, width)  # (B, keys, h, w) view
+        return out.view(batch, channels, height, width), KCAState(scores, mask)
 
 
 class AttentionModule(nn.Module):
