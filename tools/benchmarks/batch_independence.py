@@ -92,6 +92,36 @@ def compare(model: str, weights: str | None, limit: int, root: Path) -> dict:
     return result
 
 
+def verdict(results: list[dict]) -> str:
+    """What the table shows, in words (computed from it, so a rerun cannot leave a stale sentence)."""
+    changed = [c for r in results for c in (r[f"b{batch}"] for batch in BATCHES[1:])]
+    outputs = sorted({r["model"] for r in results for b in BATCHES[1:] if r[f"b{b}"]["max_abs_pred_diff"] > 0})
+    levels = any(c["identical_completed"] < r["samples"] for r in results for c in (r[f"b{b}"] for b in BATCHES[1:]))
+    metric_only = any(c["identical_rows"] < c["identical_completed"] for c in changed)
+    if (
+        not outputs
+        and not metric_only
+        and all(c["identical_rows"] == r["samples"] for r in results for c in (r[f"b{b}"] for b in BATCHES[1:]))
+    ):
+        return (
+            "Verdict: every per-sample value is identical at every batch size measured. The batch size "
+            "stays in the run hash all the same: other machines and devices batch their kernels differently."
+        )
+    parts = []
+    if outputs:
+        parts.append(
+            f"the float32 outputs of {', '.join(outputs)} differ in the last bits between batch sizes"
+            + (", enough to move some composites to another 8-bit level" if levels else "")
+        )
+    if metric_only:
+        parts.append("some metric values differ in the last digit even for identical composites")
+    return (
+        "Verdict: per-sample values depend on the batch size on this CPU: " + "; ".join(parts) + ". The batch "
+        "size therefore stays in the run hash. Ranks do not change batches (every shard is batched the same "
+        "way by whichever rank runs it), so the number of ranks is not in the run hash."
+    )
+
+
 def render(results: list[dict], limit: int, threads: int, load: tuple[float, float, float]) -> str:
     """The Markdown results file."""
     lines = [
@@ -122,14 +152,7 @@ def render(results: list[dict], limit: int, threads: int, load: tuple[float, flo
                 fields[k] = max(fields.get(k, 0.0), v)
         listed = ", ".join(f"{k} {v:.1e}" for k, v in sorted(fields.items())) or "none"
         lines.append(f"| {r['model']} ({r['weights']}) | {r['samples']} | " + " | ".join(cells) + f" | {listed} |")
-    lines += [
-        "",
-        "Verdict: per-sample values depend on the batch size on this CPU. The learned models' float32 outputs "
-        "differ in the last bits (pconv_unet_tiny, rfr_net_tiny), enough to move some composites to another 8-bit "
-        "level, and the batched metric kernels (SSIM's float64 matmuls) differ in the last digit even for identical "
-        "composites. The batch size therefore stays in the run hash. Ranks do not change batches (every shard is "
-        "batched the same way by whichever rank runs it), so the number of ranks is not in the run hash.",
-    ]
+    lines += ["", verdict(results)]
     return "\n".join(lines) + "\n"
 
 
