@@ -43,6 +43,7 @@ from torch import Tensor, nn
 
 from inpaintbench.archs.deepfill_v1 import DeepFillV1, GenConv
 from inpaintbench.archs.lama import LamaInpainter
+from inpaintbench.archs.layers.batch_norm import batch_norm_scale_shift
 from inpaintbench.archs.layers.ffc import FFC_BN_ACT, FourierUnit, SpectralTransform
 from inpaintbench.archs.layers.matmul_conv_transpose import MatmulConvTranspose2d
 from inpaintbench.archs.pconv import PartialConvBlock, PConvInpainter
@@ -186,10 +187,7 @@ def _batch_norms_after_convs(
 @torch.no_grad()
 def _fold(bn: nn.BatchNorm2d, convs: list[nn.Module], partial: bool) -> None:
     """y = scale * (sum of conv outputs) + shift, with scale and shift from the eval-mode statistics."""
-    if bn.running_mean is None or bn.running_var is None or not bn.affine:
-        raise ValueError(f"cannot fold {bn}: it needs running statistics and an affine transform")
-    scale = bn.weight.double() / torch.sqrt(bn.running_var.double() + bn.eps)
-    shift = bn.bias.double() - bn.running_mean.double() * scale
+    scale, shift = batch_norm_scale_shift(bn)
     for conv in convs:
         axis = 1 if isinstance(conv, nn.ConvTranspose2d) else 0
         view = [1] * conv.weight.ndim

@@ -24,6 +24,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from inpaintbench.archs.layers.batch_norm import batch_norm_scale_shift
 from inpaintbench.metrics.backbones import extractor_id
 
 
@@ -68,10 +69,9 @@ class ConvReLU(nn.Module):
 
 def fold_batch_norm(conv: nn.Conv2d, bn: nn.BatchNorm2d) -> tuple[Tensor, Tensor]:
     """Weight and bias of `bn(conv(x))` as one convolution (eval-mode BN), folded in float64."""
-    scale = bn.weight.double() / torch.sqrt(bn.running_var.double() + bn.eps)
+    scale, shift = batch_norm_scale_shift(bn)
     weight = conv.weight.double() * scale[:, None, None, None]
-    bias = conv.bias.double() if conv.bias is not None else torch.zeros_like(scale)
-    bias = (bias - bn.running_mean.double()) * scale + bn.bias.double()
+    bias = shift if conv.bias is None else conv.bias.double() * scale + shift
     return weight.to(conv.weight.dtype), bias.to(conv.weight.dtype)
 
 

@@ -143,3 +143,18 @@ def test_compile_gives_the_same_output() -> None:
     image, mask = batch(128, n=1)
     compiled = prepare_for_inference(model, compile=True)
     torch.testing.assert_close(compiled.inpaint(image, mask), model.inpaint(image, mask), rtol=0, atol=1e-5)
+
+
+def test_batch_norm_scale_shift_is_the_eval_mode_batch_norm() -> None:
+    """The one fold arithmetic shared by model and metric-backbone preparation."""
+    from inpaintbench.archs.layers.batch_norm import batch_norm_scale_shift
+
+    torch.manual_seed(3)
+    bn = nn.BatchNorm2d(5, eps=1e-3).eval()
+    bn.running_mean.uniform_(-2, 2), bn.running_var.uniform_(0.1, 3)
+    bn.weight.data.uniform_(0.5, 2), bn.bias.data.uniform_(-1, 1)
+    x = torch.randn(2, 5, 4, 3, dtype=torch.float64)
+    scale, shift = batch_norm_scale_shift(bn)
+    assert torch.allclose(scale.view(1, -1, 1, 1) * x + shift.view(1, -1, 1, 1), bn.double()(x), atol=1e-12)
+    with pytest.raises(ValueError, match="cannot fold"):
+        batch_norm_scale_shift(nn.BatchNorm2d(5, affine=False))
