@@ -185,7 +185,7 @@ def copy_checkout(target: Path) -> None:
 
 
 def fake_venv(root: Path) -> None:
-    """`.venv/bin/{python,inpaintbench,ruff,lint-imports}` forwarding to the interpreter running the tests, with
+    """`.venv/bin/{python,inpaintbench,ruff,lint-imports,torchrun}` forwarding to the interpreter running the tests, with
     the Makefile's stamp newer than pyproject.toml, so `make` uses it and installs nothing."""
     bin_dir = root / ".venv" / "bin"
     bin_dir.mkdir(parents=True)
@@ -196,6 +196,7 @@ def fake_venv(root: Path) -> None:
         ("inpaintbench", f'{sys.executable} -m inpaintbench.cli "$@"'),
         ("ruff", f'{ruff} "$@"'),
         ("lint-imports", f'{lint_imports} "$@"'),
+        ("torchrun", f'{sys.executable} -m torch.distributed.run "$@"'),  # torch's console script
     ):
         script = bin_dir / name
         script.write_text(f"#!/bin/sh\nexec {target}\n")
