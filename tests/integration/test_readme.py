@@ -186,8 +186,7 @@ def copy_checkout(target: Path) -> None:
 
 def fake_venv(root: Path) -> None:
     """`.venv/bin/{python,inpaintbench,ruff,lint-imports,torchrun}` forwarding to the interpreter running the
-    tests, with
-    the Makefile's stamp newer than pyproject.toml, so `make` uses it and installs nothing."""
+    tests, with the Makefile's stamp newer than pyproject.toml, so `make` uses it and installs nothing."""
     bin_dir = root / ".venv" / "bin"
     bin_dir.mkdir(parents=True)
     ruff = shutil.which("ruff") or str(Path(sys.executable).with_name("ruff"))
