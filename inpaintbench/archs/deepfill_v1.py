@@ -69,6 +69,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from inpaintbench.archs.layers.contextual_attention import ContextualAttention, resize_nearest_tf
+from inpaintbench.archs.layers.micro_batch import micro_batched
 from inpaintbench.archs.layers.tf_padding import Conv2dSame
 from inpaintbench.inpainter import LearnedInpainter
 from inpaintbench.model_registry import register_model
@@ -256,13 +257,8 @@ class DeepFillV1(LearnedInpainter):
         """
         if x.shape[-2] % 8 or x.shape[-1] % 8:
             raise ValueError(f"DeepFill v1 needs H and W that are multiples of 8, got {tuple(x.shape[-2:])}")
-        step = self.cpu_micro_batch
-        if step and x.shape[0] > step and x.device.type == "cpu" and not torch.is_grad_enabled():
-            parts = [
-                self._generate(x[i : i + step], mask[i : i + step], return_offsets) for i in range(0, x.shape[0], step)
-            ]
-            return tuple(torch.cat(outputs) for outputs in zip(*parts, strict=True))
-        return self._generate(x, mask, return_offsets)
+        generate = functools.partial(self._generate, return_offsets=return_offsets)
+        return micro_batched(generate, x, mask, step=self.cpu_micro_batch)
 
     def _generate(self, x: Tensor, mask: Tensor, return_offsets: bool) -> tuple[Tensor, ...]:
         x_in = x * (1.0 - mask)

@@ -60,6 +60,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from inpaintbench.archs.layers.kca import AttentionModule, KCAState
+from inpaintbench.archs.layers.micro_batch import micro_batched
 from inpaintbench.archs.layers.partial_conv import PartialConv2d
 from inpaintbench.inpainter import LearnedInpainter
 from inpaintbench.model_registry import register_model
@@ -179,22 +180,23 @@ class RFRNet(LearnedInpainter):
         self.tail2 = Bottleneck(tail_channels)
         self.out = nn.Conv2d(2 * tail_channels, 3, 3, 1, 1, bias=False)
 
-    #: On a CPU, at most this many images per network pass (None: the whole batch). Set by
-    #: `archs.inference.prepare_for_inference`; see `predict`.
+    #: On a CPU without autograd, at most this many images per network pass (None: the whole batch).
+    #: Set by `archs.inference.prepare_for_inference`; see `predict`.
     cpu_micro_batch: int | None = None
 
     # --- the contract -------------------------------------------------------------------------
     def predict(self, image: Tensor, mask: Tensor) -> Tensor:
         """image [0,1], mask 1 = hole (padded to a multiple of 16) -> raw output, not clamped.
 
-        With `cpu_micro_batch` set, a larger CPU batch runs `cpu_micro_batch` images at a time: every image is
-        computed independently (eval-mode BatchNorm, per-image attention), and one image's 128x128
-        64-channel maps and 1024x1024 attention scores stay in cache where eight do not (batch 8 took
-        1.4x longer per image than batch 1; results/benchmarks/model_speed.md).
+        With `cpu_micro_batch` set, a larger CPU batch without autograd runs `cpu_micro_batch` images at a
+        time (`layers.micro_batch`): every image is computed independently (eval-mode BatchNorm,
+        per-image attention), and one image's 128x128 64-channel maps and 1024x1024 attention scores
+        stay in cache where eight do not (batch 8 took 1.4x longer per image than batch 1;
+        results/benchmarks/model_speed.md).
         """
-        chunk = self.cpu_micro_batch
-        if chunk and image.device.type == "cpu" and image.shape[0] > chunk:
-            return torch.cat([self.predict(i, m) for i, m in zip(image.split(chunk), mask.split(chunk), strict=True)])
+        return micro_batched(self._predict, image, mask, step=self.cpu_micro_batch)
+
+    def _predict(self, image: Tensor, mask: Tensor) -> Tensor:
         valid = 1.0 - mask
         return self.network_forward(image * valid, valid.expand(-1, 3, -1, -1))
 

@@ -1,1 +1,1 @@
-"""Blocks shared by families: partial convolution, contextual attention, FFC."""
+"""Blocks shared by families: partial convolution, contextual attention, FFC, CPU micro-batches."""
