@@ -10,6 +10,7 @@ cache path) and its metric is skipped; the others still run.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -102,8 +103,14 @@ class MetricSuite:
         """The extractor's weight id and the metric code's identity: the feature cache key's prefix."""
         if not hasattr(self, "_ids"):
             self.identity()
+        return f"{self._ids[name]}{self._code_key}"
+
+    @functools.cached_property
+    def _code_key(self) -> str:
+        """The metric code's identity in the feature cache keys, computed once per suite (every batch
+        builds keys)."""
         code = metric_code_identity()
-        return f"{self._ids[name]}@code{code['version']}/torch{code['torch']}"
+        return f"@code{code['version']}/torch{code['torch']}"
 
     # -- cached network passes ---------------------------------------------------------------
     def _cached(self, keys: list[str], compute: Callable[[list[int]], np.ndarray]) -> np.ndarray:
