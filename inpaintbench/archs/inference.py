@@ -209,10 +209,9 @@ def _fold(bn: nn.BatchNorm2d, convs: list[nn.Module], partial: bool) -> None:
 
 
 def _prepare_rfr_modules(model: nn.Module) -> None:
-    """In every RFR module of RFR-Net: transposed
-    convolutions as matmul + fold (which fall back to oneDNN on inputs with many pixels), and each
-    conv -> BatchNorm -> activation block's activation in place (its input is the block's fresh
-    convolution output)."""
+    """In every RFR module of RFR-Net: transposed convolutions as matmul + fold (which fall back to
+    oneDNN on inputs with many pixels), and each conv -> BatchNorm -> activation block's activation in
+    place (its input is the block's fresh convolution output)."""
     for module in model.modules():
         if not isinstance(module, RFRModule):
             continue
