@@ -207,8 +207,10 @@ def _masked_concat(h: Tensor, mask: Tensor, skip: Tensor, skip_mask: Tensor) -> 
     both halves are written straight into one buffer (`upsample_nearest2x` into its first channels):
     one pass instead of mask, upsample, mask and cat, and no memory-format copy where the skip is
     channels-first (the input image) but `h` channels_last. Same products either way, bit for bit.
+    Under torch.compile the plain ops are traced instead: the compiler fuses them itself, and the
+    `out=` slices would split its graph into one piece per decoder level.
     """
-    if torch.is_grad_enabled() and (h.requires_grad or skip.requires_grad):
+    if torch.compiler.is_compiling() or (torch.is_grad_enabled() and (h.requires_grad or skip.requires_grad)):
         h_up = F.interpolate(h * mask, scale_factor=2, mode="nearest")
         return torch.cat([h_up, skip * skip_mask], dim=1)
     n, c, height, width = h.shape

@@ -139,3 +139,18 @@ def test_deepfill_prepared_runs_one_sample_at_a_time_on_cpu() -> None:
         assert torch.equal(got, torch.cat(parts))
     assert (per_sample - whole_batch).abs().max() <= 1e-5
     assert (per_sample - today).abs().max() <= 1e-5
+
+
+@pytest.mark.parametrize("name", ["pconv_unet_tiny", "deepfill_v1_tiny", "rfr_net_tiny", "lama_tiny"])
+def test_prepared_model_traces_into_one_graph_for_compile(name: str) -> None:
+    """`compile=true` compiles the whole prediction: no inference fast path splits the traced graph
+    (PConv's `out=` writes into a concatenation slice did, one graph per decoder level, and the
+    compiled model then ran no faster than eager; results/benchmarks/compile_speed.md)."""
+    model = prepare_for_inference(create_model(name).eval())
+    size = 128 if name.startswith("pconv") else 32
+    image, mask = torch.rand(2, 3, size, size), holes(2, size, size)
+    torch._dynamo.reset()
+    with torch.inference_mode():
+        explained = torch._dynamo.explain(model.predict)(image, mask)
+    assert explained.graph_break_count == 0, [str(b.reason).splitlines()[0] for b in explained.break_reasons]
+    assert explained.graph_count == 1
