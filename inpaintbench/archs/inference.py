@@ -23,7 +23,8 @@ results/benchmarks/model_speed.md:
   RFR-Net two, whose activations then stay in cache; outputs move from the whole-batch pass's by
   float32 rounding: `INFERENCE_VERSION` 2).
 - **torch.compile** (opt-in, `compile=True`): compiles `predict`; the first call's duration (the
-  compile) is logged.
+  compile) is logged, and on a CPU a warning: there it made DeepFill v1 and RFR-Net slower and the
+  others at most 1.12x faster (results/benchmarks/compile_speed.md).
 
 Outputs move by float32 rounding only: at most 1e-5 on the zoo checkpoints, and never further from the
 float64 result than the model as built (tests/unit/test_inference.py; differences in model_speed.md).
@@ -255,6 +256,12 @@ def _compile(model: nn.Module) -> None:
         log.info(
             "torch.compile: first call of %s.%s took %.1f s", type(model).__name__, name, time.perf_counter() - start
         )
+        if any(isinstance(arg, Tensor) and arg.device.type == "cpu" for arg in args):
+            log.warning(
+                "compile=true on a CPU: compiled, the full-size models ran 0.41-1.12x as fast as without it "
+                "(DeepFill v1 and RFR-Net slower; results/benchmarks/compile_speed.md); compile=false is the "
+                "CPU setting"
+            )
         return out
 
     setattr(model, name, timed)

@@ -6,6 +6,7 @@ Speed is measured in tools/benchmarks/model_speed.py (results/benchmarks/model_s
 from __future__ import annotations
 
 import copy
+import logging
 from pathlib import Path
 
 import pytest
@@ -138,11 +139,17 @@ def test_batch_size_auto_is_eight_on_cpu_and_regress_keeps_the_golden_batch() ->
 
 
 @pytest.mark.slow
-def test_compile_gives_the_same_output() -> None:
+def test_compile_gives_the_same_output_and_warns_on_a_cpu(caplog: pytest.LogCaptureFixture) -> None:
     model = create_model("pconv_unet_tiny").eval()
     image, mask = batch(128, n=1)
     compiled = prepare_for_inference(model, compile=True)
-    torch.testing.assert_close(compiled.inpaint(image, mask), model.inpaint(image, mask), rtol=0, atol=1e-5)
+    with caplog.at_level(logging.INFO, logger="inpaintbench.archs.inference"):
+        out = compiled.inpaint(image, mask)
+        compiled.inpaint(image, mask)
+    torch.testing.assert_close(out, model.inpaint(image, mask), rtol=0, atol=1e-5)
+    messages = [(r.levelno, r.getMessage()) for r in caplog.records]
+    assert sum("first call" in m for _, m in messages) == 1  # the compile time, logged once
+    assert [m for level, m in messages if level == logging.WARNING and "compile=true on a CPU" in m]
 
 
 def test_batch_norm_scale_shift_is_the_eval_mode_batch_norm() -> None:
