@@ -74,6 +74,11 @@ GPU_BATCH_SIZE = 16
 #: query features and its small transposed convolutions run as matmul + fold (float32 rounding, <= 1e-5).
 INFERENCE_VERSION = 2
 
+#: Bump when a change moves what torch.compile is given to compile (the traced graph) but not the
+#: eager outputs: it is in the identity of `compile=true` runs only, so eager run hashes stay.
+#: 1 (issue 19): PConv's decoder traces plain ops under compile (one graph, not one per level).
+COMPILED_GRAPH_VERSION = 1
+
 #: Images per network pass of a prepared model on a CPU (its `cpu_micro_batch`), where smaller passes
 #: keep the activations in cache: DeepFill v1 one at a time (1.2x faster per image at batch 8);
 #: RFR-Net two (batch 8 in passes of 2 took 27.0 s, of 1 28.3 s, whole 33.7 s: one round, load 5).
@@ -89,13 +94,17 @@ def default_batch_size(device: torch.device | str) -> int:
 
 def inference_identity(device: torch.device | str, *, compile: bool) -> dict[str, Any]:
     """What, besides the weights and the inputs, decides a prepared model's output bits: the code
-    (`INFERENCE_VERSION`), torch's version, torch.compile and the device type."""
-    return {
+    (`INFERENCE_VERSION`), torch's version, torch.compile (with `COMPILED_GRAPH_VERSION`) and the
+    device type."""
+    identity = {
         "version": INFERENCE_VERSION,
         "torch": torch.__version__,
         "compile": compile,
         "device": torch.device(device).type,
     }
+    if compile:
+        identity["compiled_graph"] = COMPILED_GRAPH_VERSION
+    return identity
 
 
 def to_device(x: Tensor, device: torch.device) -> Tensor:
@@ -269,6 +278,7 @@ def _compile(model: nn.Module) -> None:
 
 __all__ = [
     "CHANNELS_LAST_PAYS",
+    "COMPILED_GRAPH_VERSION",
     "CPU_BATCH_SIZE",
     "CPU_MICRO_BATCH",
     "INFERENCE_VERSION",

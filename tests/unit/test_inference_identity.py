@@ -31,8 +31,28 @@ def test_each_part_of_the_inference_identity_changes_the_model_key() -> None:
 
 def test_inference_identity_names_the_current_code_torch_and_device() -> None:
     identity = inference.inference_identity(torch.device("cpu"), compile=True)
-    expected = {"version": inference.INFERENCE_VERSION, "torch": torch.__version__, "compile": True, "device": "cpu"}
+    expected = {
+        "version": inference.INFERENCE_VERSION,
+        "torch": torch.__version__,
+        "compile": True,
+        "device": "cpu",
+        "compiled_graph": inference.COMPILED_GRAPH_VERSION,
+    }
     assert identity == expected
+
+
+def test_the_compiled_graph_version_moves_compile_runs_only(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A change to what torch.compile traces re-keys `compile=true` runs and leaves eager runs' keys."""
+
+    def keys() -> tuple[str, str]:
+        return tuple(  # type: ignore[return-value]
+            model_key("m", {}, None, WEIGHTS, inference.inference_identity("cpu", compile=c)) for c in (False, True)
+        )
+
+    eager, compiled = keys()
+    monkeypatch.setattr(inference, "COMPILED_GRAPH_VERSION", inference.COMPILED_GRAPH_VERSION + 1)
+    assert keys()[0] == eager
+    assert keys()[1] != compiled
 
 
 def test_an_engine_version_is_part_of_the_key(monkeypatch: pytest.MonkeyPatch) -> None:
