@@ -28,13 +28,7 @@ from inpaintbench import create_model
 from inpaintbench.archs.inference import prepare_for_inference
 from tools import parity
 from tools.benchmarks.benchlib import load_line, machine_line, write_table
-from tools.benchmarks.model_speed import SEED, inputs
-
-
-def seconds(fn: object, clock: object = time.process_time) -> float:
-    start = clock()
-    fn()
-    return clock() - start
+from tools.benchmarks.model_speed import SEED, inputs, timed  # timed: the process's CPU seconds
 
 
 def bench(name: str, batches: list[int], size: int, repeats: int) -> list[dict]:
@@ -52,8 +46,8 @@ def bench(name: str, batches: list[int], size: int, repeats: int) -> list[dict]:
         out_eager = eager.inpaint(image, mask)
         times: dict[str, list[float]] = {"eager": [], "compiled": []}
         for _ in range(repeats):
-            times["eager"].append(seconds(lambda image=image, mask=mask: eager.inpaint(image, mask)))
-            times["compiled"].append(seconds(lambda image=image, mask=mask: compiled.inpaint(image, mask)))
+            times["eager"].append(timed(lambda image=image, mask=mask: eager.inpaint(image, mask)))
+            times["compiled"].append(timed(lambda image=image, mask=mask: compiled.inpaint(image, mask)))
         row = {
             "model": name,
             "batch": batch,
