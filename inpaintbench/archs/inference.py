@@ -22,9 +22,10 @@ results/benchmarks/model_speed.md:
 - **micro-batches on a CPU** where they pay (`CPU_MICRO_BATCH`: DeepFill v1 one sample per pass,
   RFR-Net two, whose activations then stay in cache; outputs move from the whole-batch pass's by
   float32 rounding: `INFERENCE_VERSION` 2).
-- **torch.compile** (opt-in, `compile=True`): compiles `predict`; the first call's duration (the
-  compile) is logged, and on a CPU a warning: there it made DeepFill v1 and RFR-Net slower and the
-  others at most 1.12x faster (results/benchmarks/compile_speed.md).
+- **torch.compile** (opt-in, `compile=True`): compiles `predict`; every call that compiles (the
+  first, and each new batch shape) is logged with its duration, and on a CPU a warning comes first:
+  there compile made DeepFill v1 and RFR-Net slower and the other full-size models at most 1.12x
+  faster (results/benchmarks/compile_speed.md).
 
 Outputs move by float32 rounding only: at most 1e-5 on the zoo checkpoints, and never further from the
 float64 result than the model as built (tests/unit/test_inference.py; differences in model_speed.md).
@@ -59,9 +60,9 @@ _IN_PLACE_ACTIVATIONS = (nn.ELU, nn.ReLU, nn.LeakyReLU)
 #: within noise for PConv (0.99x here, 1.07-1.30x in issue 19's runs); RFR-Net is 1.09x faster without.
 CHANNELS_LAST_PAYS: tuple[type[nn.Module], ...] = (DeepFillV1, LamaInpainter, PConvInpainter)
 
-#: Images per forward pass on a CPU. The models alone were no faster per image at batch 8 than at 1
-#: (results/benchmarks/model_speed.md), but a whole evaluation also batches the metric pass and the
-#: shard writing: `eval` of the zoo's DeepFill took 1.18x longer at batch 1 than at 8
+#: Images per forward pass on a CPU. The models alone ran within about 15 % per image at batch 8 and
+#: at 1, either way (results/benchmarks/model_speed.md, Part 0), but a whole evaluation also batches
+#: the metric pass and the shard writing: `eval` of the zoo's DeepFill took 1.18x longer at batch 1 than at 8
 #: (results/benchmarks/eval_batch.md). 8 also keeps the run hashes of CPU runs made before `auto`
 #: existed. A GPU needs batches to be busy.
 CPU_BATCH_SIZE = 8
@@ -249,27 +250,38 @@ def _in_place_candidates(model: nn.Module) -> Iterator[nn.Module]:
             yield act
 
 
+def _compiled_graphs() -> int:
+    """How many graphs dynamo has compiled in this process (its own counter)."""
+    return int(torch._dynamo.utils.counters["stats"]["unique_graphs"])
+
+
 def _compile(model: nn.Module) -> None:
-    """torch.compile `predict` (or `forward`); log how long the first call, which compiles, takes."""
+    """torch.compile `predict` (or `forward`); log every call that compiles (the first, and each new
+    batch shape, e.g. an evaluation's last, partial batch) with its duration, and on a CPU warn
+    before the first compile starts."""
     name = "predict" if hasattr(model, "predict") else "forward"
     compiled = torch.compile(getattr(model, name))
-    first = True
+    warned = False
 
     def timed(*args: Any, **kwargs: Any) -> Any:
-        nonlocal first
-        if not first:
-            return compiled(*args, **kwargs)
-        start = time.perf_counter()
-        out = compiled(*args, **kwargs)
-        first = False
-        log.info(
-            "torch.compile: first call of %s.%s took %.1f s", type(model).__name__, name, time.perf_counter() - start
-        )
-        if any(isinstance(arg, Tensor) and arg.device.type == "cpu" for arg in args):
+        nonlocal warned
+        if not warned and any(isinstance(arg, Tensor) and arg.device.type == "cpu" for arg in args):
+            warned = True
             log.warning(
-                "compile=true on a CPU: compiled, the full-size models ran 0.41-1.12x as fast as without it "
-                "(DeepFill v1 and RFR-Net slower; results/benchmarks/compile_speed.md); compile=false is the "
-                "CPU setting"
+                "compile=true on a CPU: compiling takes 30-260 s per batch shape, and the full-size models "
+                "then ran 0.41-1.12x as fast as without it (DeepFill v1 and RFR-Net slower; "
+                "results/benchmarks/compile_speed.md). Use compile=false on a CPU."
+            )
+        graphs, start = _compiled_graphs(), time.perf_counter()
+        out = compiled(*args, **kwargs)
+        if _compiled_graphs() != graphs:
+            shape = next((tuple(arg.shape) for arg in args if isinstance(arg, Tensor)), ())
+            log.info(
+                "torch.compile: %s.%s compiled for inputs of shape %s in %.1f s",
+                type(model).__name__,
+                name,
+                shape,
+                time.perf_counter() - start,
             )
         return out
 
