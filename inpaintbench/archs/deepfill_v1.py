@@ -254,6 +254,8 @@ class DeepFillV1(LearnedInpainter):
         """Both stages: x (N,3,H,W) BGR in [-1,1], mask (N,1,H,W) 1 = hole, H and W multiples of 8.
 
         Returns (x_stage1, x_stage2[, offsets]) in [-1,1], uncomposited, as the official graph does.
+        With `cpu_micro_batch` set, a larger CPU batch without autograd runs that many samples per
+        pass (`layers.micro_batch`); a mask of batch 1 applies to every sample.
         """
         if x.shape[-2] % 8 or x.shape[-1] % 8:
             raise ValueError(f"DeepFill v1 needs H and W that are multiples of 8, got {tuple(x.shape[-2:])}")

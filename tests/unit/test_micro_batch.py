@@ -77,8 +77,18 @@ def test_whole_batches_run_in_one_call(batch: int, step: int | None, grad: bool,
     assert got[0].shape == x.shape and got[1].shape == (batch,)
 
 
-def test_tensors_of_different_batch_sizes_are_refused_when_split() -> None:
-    """A broadcast mask (batch 1) would be sliced to nothing: one line instead of a wrong result."""
+def test_a_batch_one_tensor_is_broadcast_to_every_part() -> None:
+    """One mask for every image (as DeepFill's official server graph feeds it) gives what the whole
+    call gives, not parts sliced to nothing."""
     x, mask = inputs(4)
-    with torch.no_grad(), pytest.raises(ValueError, match=r"one batch size, got \[4, 1\]"):
-        micro_batched(PerSample(as_tuple=False), x, mask[:1], step=2)
+    function = PerSample(as_tuple=False)
+    with torch.no_grad():
+        got = micro_batched(function, x, mask[:1], step=2)
+    assert function.calls == [2, 2]
+    assert torch.equal(got, PerSample(as_tuple=False)(x, mask[:1]))
+
+
+def test_tensors_of_different_batch_sizes_are_refused_when_split() -> None:
+    x, mask = inputs(4)
+    with torch.no_grad(), pytest.raises(ValueError, match=r"one batch size \(or 1\), got \[4, 3\]"):
+        micro_batched(PerSample(as_tuple=False), x, mask[:3], step=2)

@@ -24,14 +24,17 @@ def micro_batched(function: Callable[..., Output], *tensors: Tensor, step: int |
     """`function(*tensors)`, run over aligned slices of `step` samples and concatenated along the batch
     when the tensors are on a CPU, autograd is off and the batch is larger than `step` (None: never).
 
-    `function` returns a Tensor or a tuple of Tensors, each with the batch as its first dimension.
+    `function` returns a Tensor or a tuple of Tensors, each with the batch as its first dimension. A
+    tensor of batch 1 (e.g. one mask for every image) is broadcast to every part, as the whole call
+    would broadcast it; other batch sizes must agree.
     """
-    batch = tensors[0].shape[0]
+    batch = max(t.shape[0] for t in tensors)
     split = step and batch > step and not torch.is_grad_enabled() and all(t.device.type == "cpu" for t in tensors)
     if not split:
         return function(*tensors)
-    if any(t.shape[0] != batch for t in tensors):
-        raise ValueError(f"micro-batches need one batch size, got {[t.shape[0] for t in tensors]}")
+    if any(t.shape[0] not in (1, batch) for t in tensors):
+        raise ValueError(f"micro-batches need one batch size (or 1), got {[t.shape[0] for t in tensors]}")
+    tensors = tuple(t.expand(batch, *t.shape[1:]) for t in tensors)
     parts = [function(*(t[i : i + step] for t in tensors)) for i in range(0, batch, step)]
     if isinstance(parts[0], Tensor):
         return torch.cat(parts)
