@@ -17,6 +17,7 @@ The table goes to stdout, and to `--out` when given.
 from __future__ import annotations
 
 import argparse
+import logging
 import os
 import statistics
 import tempfile
@@ -76,6 +77,7 @@ def main() -> None:
     parser.add_argument("--out", type=Path, default=None, help="also write the table here (Markdown)")
     args = parser.parse_args()
     torch.set_num_threads(1)
+    logging.getLogger("inpaintbench.archs.inference").setLevel(logging.ERROR)  # the CPU warning: measured here
     load_before = os.getloadavg()
     rows = [
         bench(name, int(batch), args.size, args.repeats)
