@@ -24,7 +24,7 @@ results/benchmarks/model_speed.md:
   float32 rounding: `INFERENCE_VERSION` 2).
 - **torch.compile** (opt-in, `compile=True`): compiles `predict`; every call that compiles (the
   first, and each new batch shape) is logged with its duration, and on a CPU a warning comes first:
-  there compile made DeepFill v1 and RFR-Net slower and the other full-size models at most 1.12x
+  there compile made DeepFill v1 and RFR-Net slower and the other full-size models at most 1.06x
   faster (results/benchmarks/compile_speed.md).
 
 Outputs move by float32 rounding only: at most 1e-5 on the zoo checkpoints, and never further from the
@@ -268,8 +268,8 @@ def _compile(model: nn.Module) -> None:
         if not warned and any(isinstance(arg, Tensor) and arg.device.type == "cpu" for arg in args):
             warned = True
             log.warning(
-                "compile=true on a CPU: compiling takes 30-260 s per batch shape, and the full-size models "
-                "then ran 0.41-1.12x as fast as without it (DeepFill v1 and RFR-Net slower; "
+                "compile=true on a CPU: compiling takes 25-330 s per batch shape, and the full-size models "
+                "then ran 0.41-1.06x as fast as without it (DeepFill v1 and RFR-Net slower; "
                 "results/benchmarks/compile_speed.md). Use compile=false on a CPU."
             )
         graphs, start = _compiled_graphs(), time.perf_counter()
