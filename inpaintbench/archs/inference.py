@@ -14,10 +14,10 @@ results/benchmarks/model_speed.md:
   parameter count (an efficiency column) and the state-dict keys stay those of the model.
   A prepared model's state dict is **not a weights file**: its convolutions hold folded weights.
 - **in-place activations** where the activation's input is a fresh tensor nothing else reads
-  (DeepFill's `gen_conv` ELU, PConv's ReLU / LeakyReLU).
+  (DeepFill's `gen_conv` ELU, PConv's ReLU / LeakyReLU, the conv -> BatchNorm -> activation blocks
+  of RFR-Net's RFR module).
 - **RFR-Net**: the RFR module's transposed convolutions run as matmul + col2im on small inputs
-  (`layers.matmul_conv_transpose`: `dec_3` at batch 1-2, 1.5-1.7x faster than oneDNN there), and its
-  ReLU / LeakyReLU act in place.
+  (`layers.matmul_conv_transpose`: `dec_3` at batch 1-2, 1.5-1.7x faster than oneDNN there).
 - **channels_last** (`channels_last=None` picks it per architecture, where it measured faster here).
 - **micro-batches on a CPU** where they pay (`CPU_MICRO_BATCH`: DeepFill v1 one sample per pass,
   RFR-Net two, whose activations then stay in cache; outputs move from the whole-batch pass's by
@@ -219,35 +219,39 @@ def _fold(bn: nn.BatchNorm2d, convs: list[nn.Module], partial: bool) -> None:
 # -- RFR-Net -------------------------------------------------------------------------------------------
 
 
+def _rfr_conv_blocks(module: RFRModule) -> Iterator[nn.Sequential]:
+    """The RFR module's conv -> BatchNorm -> activation blocks."""
+    for block in module.children():
+        if isinstance(block, nn.Sequential) and isinstance(block[0], _CONVS):
+            yield block
+
+
 def _prepare_rfr_modules(model: nn.Module) -> None:
     """In every RFR module of RFR-Net: transposed convolutions as matmul + fold (which fall back to
-    oneDNN on inputs with many pixels), and each conv -> BatchNorm -> activation block's activation in
-    place (its input is the block's fresh convolution output)."""
+    oneDNN on inputs with many pixels)."""
     for module in model.modules():
-        if not isinstance(module, RFRModule):
-            continue
-        for block in module.children():
-            if isinstance(block, nn.Sequential) and isinstance(block[0], _CONVS):
+        if isinstance(module, RFRModule):
+            for block in _rfr_conv_blocks(module):
                 if isinstance(block[0], nn.ConvTranspose2d):
                     block[0] = MatmulConvTranspose2d(block[0])
-                if isinstance(block[-1], _IN_PLACE_ACTIVATIONS):
-                    block[-1].inplace = True
 
 
 # -- activations, compile ------------------------------------------------------------------------------
 
 
 def _in_place_candidates(model: nn.Module) -> Iterator[nn.Module]:
-    """Activations applied to a fresh tensor that nothing else reads (`act(conv(x))`)."""
+    """Activations applied to a fresh tensor that nothing else reads (`act(conv(x))`, or
+    `act(bn(conv(x)))` with the BatchNorm folded)."""
     for module in model.modules():
         if isinstance(module, GenConv):
-            act = module.activation
+            acts = [module.activation]
         elif isinstance(module, PartialConvBlock):
-            act = module.act
+            acts = [module.act]
+        elif isinstance(module, RFRModule):
+            acts = [block[-1] for block in _rfr_conv_blocks(module)]
         else:
             continue
-        if isinstance(act, _IN_PLACE_ACTIVATIONS):
-            yield act
+        yield from (act for act in acts if isinstance(act, _IN_PLACE_ACTIVATIONS))
 
 
 def _compiled_graphs() -> int:
